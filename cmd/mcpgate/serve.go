@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+)
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "mcpgate serve --config FILE [--insecure-no-auth]",
+		"Run the gateway. It serves /mcp (every server, names prefixed <server>__) and\n/servers/<name>/mcp (one server, names untouched) on the data listener, and\n/healthz, /readyz and /debug/pprof on the admin listener. SIGINT or SIGTERM\nstops it gracefully.", stderr)
+	var path string
+	var insecure bool
+	fs.StringVar(&path, "config", "", "config file (YAML)")
+	fs.StringVar(&path, "c", "", "shorthand for --config")
+	fs.BoolVar(&insecure, "insecure-no-auth", false, "allow a non-loopback listen address without authentication (never in production)")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if path == "" {
+		fmt.Fprintln(stderr, "mcpgate serve: --config FILE is required (try \"mcpgate demo\" for a quick start)")
+		return 2
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	logger := newLogger(cfg, stderr)
+	if err := checkExposure(cfg, insecure, logger); err != nil {
+		fmt.Fprintln(stderr, "mcpgate serve:", err)
+		return 1
+	}
+	return serve(cfg, logger, stdout, nil)
+}
+
+// checkExposure refuses to serve a non-loopback address without
+// authentication unless the operator insisted, and then warns.
+func checkExposure(cfg *config.Config, insecure bool, logger *slog.Logger) error {
+	for _, l := range []struct{ name, addr string }{{"listen", cfg.Listen}, {"admin.listen", cfg.Admin.Listen}} {
+		if l.addr == "" || gateway.IsLoopback(l.addr) {
+			continue
+		}
+		if !insecure {
+			return fmt.Errorf("refusing to serve %s %s without authentication; bind a loopback address, or pass --insecure-no-auth to accept the risk", l.name, l.addr)
+		}
+		logger.Warn("serving without authentication on a non-loopback address (--insecure-no-auth)", "address", l.addr, "listener", l.name)
+	}
+	return nil
+}
+
+// serve runs the gateway until SIGINT or SIGTERM. ready, if set, is called
+// once the listeners are open.
+func serve(cfg *config.Config, logger *slog.Logger, stdout io.Writer, ready func(gateway.Listeners)) int {
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Version: buildVersion()})
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		return 1
+	}
+	ls, err := g.Listen()
+	if err != nil {
+		g.Close()
+		logger.Error("cannot start", "error", err)
+		return 1
+	}
+	attrs := []any{"listen", ls.Data.Addr().String(), "servers", len(cfg.Servers), "version", buildVersion()}
+	if ls.Admin != nil {
+		attrs = append(attrs, "admin", ls.Admin.Addr().String())
+	}
+	logger.Info("mcpgate started", attrs...)
+	if ready != nil {
+		ready(ls)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := g.Serve(ctx, ls); err != nil {
+		logger.Error("serve failed", "error", err)
+		return 1
+	}
+	logger.Info("mcpgate stopped")
+	return 0
+}
+
+// newLogger returns the structured logger the config asks for.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,35 @@
+package config
+
+// ResolveSecrets reads every reference in c — the header and env values of
+// each server — and keeps the result in the Value, where
+// [Value.Resolved] returns it. Each environment variable must be set and
+// non-empty and each file readable and non-empty. It reports every failure
+// as [Problems]; the references that did resolve keep their values.
+// Calling it again reads the sources again.
+func (c *Config) ResolveSecrets() error {
+	var ps Problems
+	for name, s := range c.Servers {
+		if s == nil {
+			continue
+		}
+		path := join("servers", name)
+		resolveAll(&ps, join(path, "headers"), s.Headers)
+		resolveAll(&ps, join(path, "env"), s.Env)
+	}
+	return ps.err()
+}
+
+func resolveAll(ps *Problems, path string, values map[string]Value) {
+	for k, v := range values {
+		if !v.IsSecret() {
+			continue
+		}
+		s, err := v.Resolve()
+		if err != nil {
+			ps.add(join(path, k), "%v", err)
+			continue
+		}
+		v.resolved = &s
+		values[k] = v
+	}
+}

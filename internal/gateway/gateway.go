@@ -1,0 +1,310 @@
+// Package gateway owns the data plane: it builds the gateway from a config,
+// serves the MCP endpoints (/mcp aggregating every server, /servers/<name>/mcp
+// fronting one), and wires the request path's stages in order.
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/session"
+	"github.com/mcpgate/mcpgate/internal/upstream"
+)
+
+// Options are the gateway's collaborators and tunables. The zero value is
+// usable: a discarding logger, no authentication (one anonymous principal),
+// no policy, no limits.
+type Options struct {
+	Logger        *slog.Logger
+	Version       string // reported in serverInfo
+	Authenticator Authenticator
+	Authorizer    Authorizer
+	Limiter       Limiter
+	PageSize      int           // items per page of merged lists; default 1000
+	DialTimeout   time.Duration // bound on connecting one upstream at initialize; default 10s
+	EventBuffer   int           // events kept per stream for resumption; default 256
+}
+
+// Gateway is the data plane built from one config.
+type Gateway struct {
+	cfg      *config.Config
+	opts     Options
+	logger   *slog.Logger
+	servers  map[string]*server
+	names    []string // sorted server names
+	sessions *session.Store[*clientSession]
+	hosts    hostPolicy
+	limits   mcpwire.Limits
+	handler  http.Handler
+	draining atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// server is one configured upstream server.
+type server struct {
+	name   string
+	cfg    *config.Server
+	dialer upstream.Dialer
+}
+
+// New builds a gateway. cfg must be validated and its secrets resolved.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Authenticator == nil {
+		opts.Authenticator = anonymous{}
+	}
+	if opts.Authorizer == nil {
+		opts.Authorizer = allowAll{}
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = unlimited{}
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 1000
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 10 * time.Second
+	}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = 256
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	g := &Gateway{
+		cfg:     cfg,
+		opts:    opts,
+		logger:  opts.Logger,
+		servers: make(map[string]*server),
+		sessions: session.NewStore[*clientSession](session.Options{
+			IdleTimeout:     cfg.Sessions.IdleTimeout.D(),
+			MaxPerPrincipal: cfg.Sessions.MaxPerPrincipal,
+		}),
+		limits: mcpwire.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth},
+		stop:   make(chan struct{}),
+	}
+	hp, err := newHostPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.hosts = hp
+	for name, sc := range cfg.Servers {
+		d, err := newDialer(name, sc, opts.Logger)
+		if err != nil {
+			g.closeDialers()
+			return nil, fmt.Errorf("server %s: %w", name, err)
+		}
+		srv := &server{name: name, cfg: sc, dialer: d}
+		g.servers[name] = srv
+		g.names = append(g.names, name)
+		if w, ok := d.(interface{ OnHealthChange(func(bool)) }); ok {
+			w.OnHealthChange(func(up bool) { g.serverHealthChanged(srv, up) })
+		}
+	}
+	slices.Sort(g.names)
+	g.handler = observe(g.logger, http.HandlerFunc(g.route))
+	g.wg.Add(1)
+	go g.expireSessions()
+	return g, nil
+}
+
+func newDialer(name string, sc *config.Server, logger *slog.Logger) (upstream.Dialer, error) {
+	if sc.IsStdio() {
+		env := make([]string, 0, len(sc.Env))
+		for k, v := range sc.Env {
+			env = append(env, k+"="+v.Resolved())
+		}
+		return upstream.NewStdioDialer(upstream.StdioOptions{
+			Name:            name,
+			Command:         sc.Command,
+			Env:             env,
+			Dir:             sc.Dir,
+			ResponseTimeout: sc.ResponseTimeout.D(),
+			MaxBackoff:      sc.RestartBackoffMax.D(),
+			Logger:          logger,
+		}), nil
+	}
+	h := make(http.Header, len(sc.Headers))
+	for k, v := range sc.Headers {
+		h.Set(k, v.Resolved())
+	}
+	return upstream.NewHTTPDialer(upstream.HTTPOptions{
+		Name:            name,
+		URL:             sc.URL,
+		Header:          h,
+		ConnectTimeout:  sc.ConnectTimeout.D(),
+		ResponseTimeout: sc.ResponseTimeout.D(),
+		Logger:          logger,
+	}), nil
+}
+
+// Handler serves the data listener: the MCP endpoints, /healthz and /readyz.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/mcp":
+		g.serveMCP(w, r, &endpoint{path: p})
+	case strings.HasPrefix(p, "/servers/") && strings.HasSuffix(p, "/mcp"):
+		name := strings.TrimSuffix(strings.TrimPrefix(p, "/servers/"), "/mcp")
+		srv, ok := g.servers[name]
+		if !ok {
+			http.Error(w, "no such server", http.StatusNotFound)
+			return
+		}
+		g.serveMCP(w, r, &endpoint{path: p, server: srv})
+	case p == "/healthz":
+		g.serveHealthz(w, r)
+	case p == "/readyz":
+		g.serveReadyz(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// endpoint is one MCP endpoint: the aggregate (server nil) or one server.
+type endpoint struct {
+	path   string
+	server *server
+}
+
+func (e *endpoint) aggregate() bool { return e.server == nil }
+
+// serverHealthChanged tells aggregate sessions that lack a recovered server
+// to list again.
+func (g *Gateway) serverHealthChanged(srv *server, up bool) {
+	if !up {
+		g.logger.Warn("upstream down; its tools drop out of /mcp until it recovers", "server", srv.name, "error", srv.dialer.Health().LastError)
+		return
+	}
+	g.logger.Info("upstream recovered", "server", srv.name)
+	for _, s := range g.sessions.All() {
+		if s.ep.aggregate() && !s.hasUpstream(srv.name) {
+			s.catalogChanged()
+		}
+	}
+}
+
+func (g *Gateway) expireSessions() {
+	defer g.wg.Done()
+	every := min(g.cfg.Sessions.IdleTimeout.D()/4, time.Minute)
+	t := time.NewTicker(max(every, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if n := g.sessions.Expire((*clientSession).busy); n > 0 {
+				g.logger.Info("expired idle sessions", "count", n)
+			}
+		case <-g.stop:
+			return
+		}
+	}
+}
+
+// Drain stops new sessions and ends every standalone stream, so that an
+// http.Server's Shutdown only waits for requests in flight.
+func (g *Gateway) Drain() {
+	g.draining.Store(true)
+	for _, s := range g.sessions.All() {
+		s.endStreams()
+	}
+}
+
+// Close ends every session (closing its upstream sessions) and releases
+// the upstream pools. Call it after the HTTP server has shut down.
+func (g *Gateway) Close() {
+	g.draining.Store(true)
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	g.wg.Wait()
+	g.sessions.Close()
+	g.closeDialers()
+}
+
+func (g *Gateway) closeDialers() {
+	for _, s := range g.servers {
+		s.dialer.Close()
+	}
+}
+
+// SessionCount returns the number of live client sessions.
+func (g *Gateway) SessionCount() int { return g.sessions.Len() }
+
+// hostPolicy validates Host and Origin against DNS rebinding.
+type hostPolicy struct {
+	anyHost bool
+	hosts   map[string]bool
+	origins map[string]bool
+}
+
+func newHostPolicy(cfg *config.Config) (hostPolicy, error) {
+	hp := hostPolicy{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}, origins: map[string]bool{}}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return hp, fmt.Errorf("listen: %w", err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		// Bound to every interface: the Host check applies only when hosts are listed.
+		hp.anyHost = len(cfg.HTTP.AllowedHosts) == 0
+	} else {
+		hp.hosts[strings.ToLower(host)] = true
+	}
+	for _, h := range cfg.HTTP.AllowedHosts {
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
+		hp.hosts[strings.ToLower(strings.Trim(h, "[]"))] = true
+	}
+	for _, o := range cfg.HTTP.AllowedOrigins {
+		hp.origins[strings.ToLower(o)] = true
+	}
+	return hp, nil
+}
+
+func (hp hostPolicy) hostAllowed(hostport string) bool {
+	if hp.anyHost {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return hp.hosts[strings.ToLower(strings.Trim(host, "[]"))]
+}
+
+func (hp hostPolicy) originAllowed(origin string) bool {
+	if origin == "" {
+		return true
+	}
+	o := strings.ToLower(origin)
+	if hp.origins[o] {
+		return true
+	}
+	for _, scheme := range []string{"http://", "https://"} {
+		if rest, ok := strings.CutPrefix(o, scheme); ok {
+			host := rest
+			if h, _, err := net.SplitHostPort(rest); err == nil {
+				host = h
+			}
+			host = strings.Trim(host, "[]")
+			return host == "localhost" || host == "127.0.0.1" || host == "::1"
+		}
+	}
+	return false
+}

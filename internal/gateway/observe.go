@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// record is the access record of one HTTP request, filled in by each stage
+// and written once, when both the response and any upstream work it started
+// have finished.
+type record struct {
+	start   time.Time
+	logger  *slog.Logger
+	pending atomic.Int32 // parties that must finish before the record is written
+
+	mu        sync.Mutex // guards the fields below
+	requestID string
+	httpVerb  string
+	path      string
+	status    int
+	sessionID string
+	principal string
+	server    string
+	tool      string
+	method    string
+	outcome   string
+	err       error
+}
+
+type recordKey struct{}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func recordFrom(ctx context.Context) *record {
+	r, _ := ctx.Value(recordKey{}).(*record)
+	if r == nil {
+		return &record{} // a detached record: writes are harmless and never logged
+	}
+	return r
+}
+
+func (r *record) set(f func(r *record)) {
+	r.mu.Lock()
+	f(r)
+	r.mu.Unlock()
+}
+
+func (r *record) setOutcome(outcome string, err error) {
+	r.mu.Lock()
+	r.outcome, r.err = outcome, err
+	r.mu.Unlock()
+}
+
+// hold registers a party (a stream pump) that outlives the handler; the
+// record is written when it calls done.
+func (r *record) hold() { r.pending.Add(1) }
+
+func (r *record) done() {
+	if r.pending.Add(-1) == 0 && r.logger != nil {
+		r.write()
+	}
+}
+
+func (r *record) write() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	outcome := r.outcome
+	if outcome == "" {
+		outcome = outcomeOK
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", r.requestID),
+		slog.String("http_method", r.httpVerb),
+		slog.String("path", r.path),
+		slog.Int("status", r.status),
+		slog.String("session_id", r.sessionID),
+		slog.String("principal", r.principal),
+		slog.String("server", r.server),
+		slog.String("tool", r.tool),
+		slog.String("method", r.method),
+		slog.String("outcome", outcome),
+		slog.Float64("duration_ms", float64(time.Since(r.start).Microseconds())/1000),
+	}
+	if r.err != nil {
+		attrs = append(attrs, slog.String("error", r.err.Error()))
+	}
+	level := slog.LevelInfo
+	if outcome == outcomeTransportError {
+		level = slog.LevelWarn
+	}
+	r.logger.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe is the outermost stage: it gives every request an ID and writes
+// exactly one access record for it.
+func observe(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &record{start: time.Now(), logger: logger, requestID: newRequestID(), httpVerb: r.Method, path: r.URL.Path}
+		rec.pending.Store(1)
+		sw := &statusWriter{ResponseWriter: w}
+		sw.Header().Set("X-Request-Id", rec.requestID)
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		rec.set(func(rec *record) { rec.status = sw.status })
+		rec.done()
+	})
+}

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/identity"
+)
+
+// The request path's stages (ARCHITECTURE.md): Observe → Authenticate →
+// Decode → Authorize → Limit → Route → Upstream. Observe, Decode, Route and
+// Upstream live in this package; the others are seams declared here and
+// filled by their own packages as they land.
+
+// Authenticator establishes who is calling. ok is false when the request
+// carries no valid credentials (the client gets 401); err means
+// authentication itself broke.
+type Authenticator interface {
+	Authenticate(r *http.Request) (p identity.Principal, ok bool, err error)
+}
+
+// Call is what authorization and limits decide on: one client request after
+// routing, with the server and tool it resolves to.
+type Call struct {
+	Principal identity.Principal
+	SessionID string
+	Method    string
+	Server    string // "" for requests the gateway answers itself
+	Tool      string // the server's own tool or prompt name
+	Params    []byte // raw params as the upstream will receive them
+}
+
+// Decision is an authorization outcome.
+type Decision struct {
+	Allow  bool
+	Rule   string // the rule that decided, for logs and audit
+	Reason string // short public reason for a denial
+}
+
+// Authorizer decides whether a call may proceed.
+type Authorizer interface {
+	Authorize(ctx context.Context, c *Call) Decision
+}
+
+// Limiter decides whether a call fits its limits; when not, retryAfter says
+// when it may.
+type Limiter interface {
+	Limit(ctx context.Context, c *Call) (allowed bool, retryAfter time.Duration)
+}
+
+// anonymous is the authenticator used while no authentication is
+// configured: every caller is the one anonymous principal. serve refuses a
+// non-loopback listener in that state unless told otherwise.
+type anonymous struct{}
+
+func (anonymous) Authenticate(*http.Request) (identity.Principal, bool, error) {
+	return identity.Anonymous(), true, nil
+}
+
+// allowAll is the authorizer while no policy is configured.
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, *Call) Decision { return Decision{Allow: true} }
+
+// unlimited is the limiter while no limits are configured.
+type unlimited struct{}
+
+func (unlimited) Limit(context.Context, *Call) (bool, time.Duration) { return true, 0 }
+
+// IsLoopback reports whether a listen address binds only loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

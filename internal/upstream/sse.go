@@ -1,0 +1,123 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// errEventTooLarge is returned when one SSE event exceeds the size cap.
+var errEventTooLarge = errors.New("sse event too large")
+
+// sseEvent is one dispatched server-sent event.
+type sseEvent struct {
+	ID    string
+	Name  string
+	Data  []byte
+	Retry time.Duration
+}
+
+// sseReader reads events one at a time, never buffering more than one.
+type sseReader struct {
+	r       *bufio.Reader
+	max     int
+	data    bytes.Buffer
+	lastID  string
+	retry   time.Duration
+	started bool
+}
+
+func newSSEReader(r io.Reader, maxEvent int) *sseReader {
+	return &sseReader{r: bufio.NewReaderSize(r, 16<<10), max: maxEvent}
+}
+
+// Next returns the next event with a non-empty data field. Events with only
+// an id (priming events) update the last event ID and are skipped.
+func (s *sseReader) Next() (sseEvent, error) {
+	var name string
+	s.data.Reset()
+	hasData := false
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if err == io.EOF && hasData {
+				// An event not terminated by a blank line is discarded (WHATWG).
+				return sseEvent{}, io.ErrUnexpectedEOF
+			}
+			return sseEvent{}, err
+		}
+		if len(line) == 0 {
+			if hasData {
+				return sseEvent{ID: s.lastID, Name: name, Data: bytes.Clone(s.data.Bytes()), Retry: s.retry}, nil
+			}
+			name = ""
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if hasData {
+				s.data.WriteByte('\n')
+			}
+			hasData = true
+			if s.data.Len()+len(value) > s.max {
+				return sseEvent{}, errEventTooLarge
+			}
+			s.data.Write(value)
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 {
+				s.lastID = string(value)
+			}
+		case "event":
+			name = string(value)
+		case "retry":
+			if ms, err := strconv.Atoi(string(value)); err == nil && ms >= 0 {
+				s.retry = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+}
+
+// readLine returns one line without its terminator (CRLF, LF or CR).
+func (s *sseReader) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := s.r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > s.max+64 {
+			return nil, errEventTooLarge
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(line) > 0 {
+				return trimEOL(line), nil
+			}
+			return nil, err
+		}
+		if !s.started {
+			s.started = true
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		return trimEOL(line), nil
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// String implements fmt.Stringer for debugging.
+func (e sseEvent) String() string {
+	return fmt.Sprintf("event{id=%q name=%q %d bytes}", e.ID, e.Name, len(e.Data))
+}
