@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +33,9 @@ type event struct {
 }
 
 func newEventLog(id string, max int) *eventLog {
-	return &eventLog{id: id, max: max, wake: make(chan struct{})}
+	// Sequence numbers start at 1, so "<id>_0" (the priming event's ID)
+	// resumes from the beginning.
+	return &eventLog{id: id, max: max, first: 1, next: 1, sent: 1, wake: make(chan struct{})}
 }
 
 // append adds one message to the stream. It reports false if the stream is
@@ -155,6 +158,18 @@ func newSSEWriter(w http.ResponseWriter) *sseWriter {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	return &sseWriter{w: w, rc: http.NewResponseController(w)}
+}
+
+// retryMillis is the reconnection delay the gateway asks clients to use.
+const retryMillis = 500
+
+// prime sends a priming event: an ID to resume from and no data, with the
+// reconnection delay (the 2025-11-25 transport's polling support).
+func (s *sseWriter) prime(id string) error {
+	if _, err := fmt.Fprintf(s.w, "id: %s\nretry: %d\ndata: \n\n", id, retryMillis); err != nil {
+		return err
+	}
+	return s.rc.Flush()
 }
 
 // write sends one event. Data with line breaks is split into several data

@@ -129,18 +129,23 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 		delete(s.inflight, key)
 		s.mu.Unlock()
 	}
-	first, err := stream.Next()
-	if err != nil {
-		finish()
-		s.upstreamError(w, rec, msg.ID, t.server.name, err)
-		return
-	}
-	if isFinal(first, stream) {
-		finish()
-		classify(rec, msg.Method, first)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(mcpwire.WithID(first, msg.ID))
-		return
+	// Mirror the upstream's choice of body: a single JSON response stays
+	// JSON; an event stream is relayed event by event as it arrives.
+	var first *mcpwire.Message
+	if !stream.Streaming() {
+		first, err = stream.Next()
+		if err != nil {
+			finish()
+			s.upstreamError(w, rec, msg.ID, t.server.name, err)
+			return
+		}
+		if isFinal(first, stream) {
+			finish()
+			classify(rec, msg.Method, first)
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(mcpwire.WithID(first, msg.ID))
+			return
+		}
 	}
 	log := s.newPostLog()
 	rec.hold()
@@ -148,7 +153,16 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 		defer rec.done()
 		defer log.close()
 		defer finish()
-		for m := first; ; {
+		m := first
+		for {
+			if m == nil {
+				if m, err = stream.Next(); err != nil {
+					e := s.upstreamFailure(t.server.name, err)
+					rec.setOutcome(e.Outcome, e.Err)
+					log.append(mcpwire.NewError(msg.ID, e.Code, e.Msg, nil))
+					return
+				}
+			}
 			if isFinal(m, stream) {
 				classify(rec, msg.Method, m)
 				log.append(mcpwire.WithID(m, msg.ID))
@@ -157,12 +171,7 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 			if data := s.toClient(up, m, nil); data != nil {
 				log.append(data)
 			}
-			if m, err = stream.Next(); err != nil {
-				e := s.upstreamFailure(t.server.name, err)
-				rec.setOutcome(e.Outcome, e.Err)
-				log.append(mcpwire.NewError(msg.ID, e.Code, e.Msg, nil))
-				return
-			}
+			m = nil
 		}
 	}()
 	s.tail(w, r, log, 1)
@@ -219,7 +228,7 @@ func (s *clientSession) tail(w http.ResponseWriter, r *http.Request, log *eventL
 	defer log.detach(detach)
 	if s.version >= "2025-11-25" {
 		// A priming event: its ID lets the client resume from the start.
-		if sw.write(log.eventID(from-1), nil) != nil {
+		if sw.prime(log.eventID(from-1)) != nil {
 			return
 		}
 	}

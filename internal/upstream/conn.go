@@ -65,6 +65,9 @@ type Stream interface {
 	Next() (*mcpwire.Message, error)
 	// ID is the raw JSON-RPC ID the request was sent with.
 	ID() []byte
+	// Streaming reports whether the upstream chose to answer with an event
+	// stream rather than a single JSON body.
+	Streaming() bool
 	// Close abandons the stream; it does not cancel the upstream request.
 	Close()
 }

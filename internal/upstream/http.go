@@ -466,7 +466,8 @@ type jsonStream struct {
 	m  *mcpwire.Message
 }
 
-func (s *jsonStream) ID() []byte { return s.id }
+func (s *jsonStream) ID() []byte      { return s.id }
+func (s *jsonStream) Streaming() bool { return false }
 func (s *jsonStream) Close()     {}
 func (s *jsonStream) Next() (*mcpwire.Message, error) {
 	if s.m == nil {
@@ -489,7 +490,8 @@ type sseStream struct {
 	resumes int
 }
 
-func (s *sseStream) ID() []byte { return s.id }
+func (s *sseStream) ID() []byte      { return s.id }
+func (s *sseStream) Streaming() bool { return true }
 
 func (s *sseStream) Close() {
 	if s.body != nil {

@@ -51,10 +51,13 @@ func (s *sseReader) Next() (sseEvent, error) {
 			return sseEvent{}, err
 		}
 		if len(line) == 0 {
-			if hasData {
+			// An event with an empty data buffer is not dispatched (WHATWG):
+			// a priming event only sets the last event ID.
+			if hasData && s.data.Len() > 0 {
 				return sseEvent{ID: s.lastID, Name: name, Data: bytes.Clone(s.data.Bytes()), Retry: s.retry}, nil
 			}
 			name = ""
+			hasData = false
 			continue
 		}
 		if line[0] == ':' {

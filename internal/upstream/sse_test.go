@@ -10,7 +10,7 @@ import (
 
 func TestSSEReader(t *testing.T) {
 	in := "\xef\xbb\xbf: comment\n" +
-		"id: 1\ndata:\n\n" + // priming event: empty data, skipped
+		"id: 1\ndata:\n\n" + // priming event: empty data, not dispatched
 		"id: 2\nretry: 1500\nevent: message\ndata: {\"a\":\n" + "data: 1}\n\n" +
 		"data: x\r\n\r\n" +
 		"data: tail-without-blank-line"

@@ -318,7 +318,8 @@ type chanStream struct {
 	done    bool
 }
 
-func (s *chanStream) ID() []byte { return s.id }
+func (s *chanStream) ID() []byte      { return s.id }
+func (s *chanStream) Streaming() bool { return false }
 func (s *chanStream) Close() {
 	if s.release != nil {
 		s.release()
