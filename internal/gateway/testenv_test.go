@@ -220,4 +220,3 @@ func runNode(t testing.TB, ctx context.Context, dir string, args ...string) (str
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
-

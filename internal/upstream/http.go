@@ -468,7 +468,7 @@ type jsonStream struct {
 
 func (s *jsonStream) ID() []byte      { return s.id }
 func (s *jsonStream) Streaming() bool { return false }
-func (s *jsonStream) Close()     {}
+func (s *jsonStream) Close()          {}
 func (s *jsonStream) Next() (*mcpwire.Message, error) {
 	if s.m == nil {
 		return nil, io.EOF

@@ -1,13 +1,13 @@
 // aggregate-client.mjs — an MCP client on the official TypeScript SDK, used by mcpgate's integration tests.
 //
-//   node aggregate-client.mjs URL TOOL_A ARGS_A_JSON TOOL_B ARGS_B_JSON
+//   node aggregate-client.mjs URL TOOL ARGS_JSON [TOOL ARGS_JSON]...
 //
 // Connects over Streamable HTTP declaring sampling, elicitation and roots, answers the server's
 // sampling/createMessage, elicitation/create and roots/list requests, lists every tool (following
-// nextCursor), calls TOOL_A and TOOL_B (each with a progress callback, so a progressToken is sent), and
+// nextCursor), calls each TOOL in order (each with a progress callback, so a progressToken is sent), and
 // prints ONE JSON object on stdout:
 //
-//   {protocolVersion, serverInfo, tools: [names], calls: {TOOL_A: {result, progress: [...]}, TOOL_B: {...}},
+//   {protocolVersion, serverInfo, tools: [names], calls: {TOOL: {result, progress: [...]}, ...},
 //    elicitations: N, samplings: N}
 //
 // then terminates the session (DELETE) and exits 0. Any error goes to stderr with exit code 1.
@@ -22,7 +22,7 @@ import {
 const CALL_TIMEOUT_MS = 60_000;
 
 function usage() {
-  process.stderr.write('usage: node aggregate-client.mjs URL TOOL_A ARGS_A_JSON TOOL_B ARGS_B_JSON\n');
+  process.stderr.write('usage: node aggregate-client.mjs URL TOOL ARGS_JSON [TOOL ARGS_JSON]...\n');
   process.exit(2);
 }
 
@@ -94,10 +94,10 @@ function fillRequired(schema) {
 
 async function main() {
   const argv = process.argv.slice(2);
-  if (argv.length !== 5) usage();
-  const [url, toolA, argsAJSON, toolB, argsBJSON] = argv;
-  const argsA = parseArgs(argsAJSON, toolA);
-  const argsB = parseArgs(argsBJSON, toolB);
+  if (argv.length < 3 || argv.length % 2 !== 1) usage();
+  const url = argv[0];
+  const toCall = [];
+  for (let i = 1; i < argv.length; i += 2) toCall.push([argv[i], parseArgs(argv[i + 1], argv[i])]);
 
   let elicitations = 0;
   let samplings = 0;
@@ -136,10 +136,7 @@ async function main() {
     } while (cursor);
 
     const calls = {};
-    for (const [name, args] of [
-      [toolA, argsA],
-      [toolB, argsB],
-    ]) {
+    for (const [name, args] of toCall) {
       const progress = [];
       const result = await client.callTool({ name, arguments: args }, undefined, {
         onprogress: (p) => progress.push(p),
