@@ -47,9 +47,14 @@ type upstreamSession struct {
 
 // srvReq is a server→client request relayed with a gateway-issued ID.
 type srvReq struct {
-	up *upstreamSession
-	id []byte // the upstream's own ID
+	up  *upstreamSession
+	id  []byte // the upstream's own ID
+	seq int64
 }
+
+// maxPendingServerRequests bounds the server→client requests a session
+// remembers while waiting for the client's answers.
+const maxPendingServerRequests = 1024
 
 // inflightCall maps a client request to the upstream call serving it.
 type inflightCall struct {
@@ -105,8 +110,15 @@ func (s *clientSession) Close() {
 }
 
 // busy reports whether the session must not expire: a client is attached
-// to its GET stream.
-func (s *clientSession) busy() bool { return s.standalone.isAttached() }
+// to its GET stream, or a call is in flight.
+func (s *clientSession) busy() bool {
+	if s.standalone.isAttached() {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) > 0
+}
 
 // endStreams ends the GET stream (for shutdown); calls in flight finish.
 func (s *clientSession) endStreams() { s.standalone.close() }
@@ -245,7 +257,15 @@ func (s *clientSession) toClient(up *upstreamSession, m *mcpwire.Message, client
 		s.mu.Lock()
 		s.nextSrvReq++
 		gid := "mcpgate-" + strconv.FormatInt(s.nextSrvReq, 10)
-		s.srvReqs[gid] = srvReq{up: up, id: m.ID}
+		s.srvReqs[gid] = srvReq{up: up, id: m.ID, seq: s.nextSrvReq}
+		if len(s.srvReqs) > maxPendingServerRequests {
+			// The client never answered the oldest ones; forget them.
+			for k, r := range s.srvReqs {
+				if r.seq <= s.nextSrvReq-maxPendingServerRequests/2 {
+					delete(s.srvReqs, k)
+				}
+			}
+		}
 		s.mu.Unlock()
 		return mcpwire.WithID(m, quote(gid))
 	default:

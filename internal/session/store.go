@@ -190,7 +190,15 @@ func (s *Store[V]) Close() {
 		all = append(all, e.value)
 	}
 	s.mu.Unlock()
+	// Closing a session can wait on its upstreams; close many at once.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
 	for _, v := range all {
-		v.Close()
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			v.Close()
+		})
 	}
+	wg.Wait()
 }

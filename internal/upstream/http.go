@@ -402,12 +402,15 @@ func (c *httpConn) Send(ctx context.Context, msg []byte) error {
 }
 
 // standalone keeps the session's GET stream open, resuming after a break
-// with Last-Event-ID, and feeds Incoming.
+// with Last-Event-ID, and feeds Incoming. A server that refuses the stream
+// (405, or any other 4xx) has none; network failures and 5xx are retried
+// with exponential backoff.
 func (c *httpConn) standalone() {
 	defer c.wg.Done()
 	defer close(c.incoming)
 	var lastID string
-	delay := 500 * time.Millisecond
+	const minDelay, maxDelay = 500 * time.Millisecond, 30 * time.Second
+	delay := minDelay
 	for c.ctx.Err() == nil {
 		req, err := c.newRequest(c.ctx, http.MethodGet, nil)
 		if err != nil {
@@ -419,8 +422,11 @@ func (c *httpConn) standalone() {
 		resp, err := c.do(req, false)
 		var se *StatusError
 		switch {
-		case errors.As(err, &se) && se.Code == http.StatusMethodNotAllowed:
-			return // the server offers no standalone stream
+		case errors.As(err, &se) && se.Code < 500:
+			if se.Code != http.StatusMethodNotAllowed {
+				c.d.opts.Logger.Debug("upstream offers no GET stream", "server", c.d.opts.Name, "status", se.Code)
+			}
+			return
 		case errors.Is(err, ErrSessionLost):
 			return
 		case err != nil:
@@ -428,15 +434,15 @@ func (c *httpConn) standalone() {
 				return
 			}
 			c.d.opts.Logger.Debug("upstream GET stream failed", "server", c.d.opts.Name, "error", err)
+			delay = min(delay*2, maxDelay)
 		default:
+			delay = minDelay
 			r := newSSEReader(resp.Body, maxMessageBytes)
 			for {
 				ev, err := r.Next()
-				if ev.ID != "" || r.lastID != "" {
-					lastID = r.lastID
-				}
+				lastID = r.lastID
 				if ev.Retry > 0 {
-					delay = ev.Retry
+					delay = min(ev.Retry, maxDelay)
 				}
 				if err != nil {
 					break

@@ -203,10 +203,15 @@ func (c *stdioConn) readLoop() {
 	for {
 		jm, err := c.conn.Read(context.Background())
 		if err != nil {
+			lost := fmt.Errorf("%w: process ended: %v", ErrSessionLost, err)
 			if !errors.Is(c.Err(), ErrClosed) {
+				// A crash counts against the server: restarts back off, and the
+				// prober tells sessions when it starts cleanly again.
 				c.d.opts.Logger.Warn("stdio server exited", "server", c.d.opts.Name, "error", err)
+				c.d.health.failure(lost)
+				c.d.prober.start()
 			}
-			c.fail(fmt.Errorf("%w: process ended: %v", ErrSessionLost, err))
+			c.fail(lost)
 			return
 		}
 		raw, err := jsonrpc.EncodeMessage(jm)

@@ -259,6 +259,8 @@ func TestStdioConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	exerciseConn(t, c)
+	changes := make(chan bool, 4)
+	d.OnHealthChange(func(up bool) { changes <- up })
 	sc := c.(*stdioConn)
 	sc.cmd.Process.Kill()
 	select {
@@ -273,6 +275,22 @@ func TestStdioConn(t *testing.T) {
 		t.Error("Call on a dead process succeeded")
 	}
 	c.Close()
+	// The crash marks the server down; the prober restarts it with backoff.
+	for _, want := range []bool{false, true} {
+		select {
+		case up := <-changes:
+			if up != want {
+				t.Fatalf("health change up=%v, want %v", up, want)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no health change to up=%v", want)
+		}
+	}
+	c2, err := d.Dial(context.Background(), []byte(initParams))
+	if err != nil {
+		t.Fatalf("dial after restart: %v", err)
+	}
+	c2.Close()
 }
 
 func TestStdioStartFailureBacksOff(t *testing.T) {
