@@ -222,6 +222,7 @@ func (s *clientSession) mergedList(ctx context.Context, method string) ([][]byte
 	var items [][]byte
 	resources := map[string]string{}
 	var templates []ownedTemplate
+	seenTemplates := map[string]bool{}
 	complete := true
 	for i, up := range ups {
 		if errs[i] != nil {
@@ -247,6 +248,10 @@ func (s *clientSession) mergedList(ctx context.Context, method string) ([][]byte
 				resources[uri] = up.srv.name
 			case method == "resources/templates/list":
 				ut, _ := mcpwire.StringValue(field(it, "uriTemplate"))
+				if seenTemplates[ut] {
+					continue
+				}
+				seenTemplates[ut] = true
 				if t, err := catalog.CompileTemplate(ut); err == nil {
 					templates = append(templates, ownedTemplate{server: up.srv.name, tmpl: t})
 				}
@@ -358,6 +363,7 @@ func (s *clientSession) roundTrip(ctx context.Context, up *upstreamSession, meth
 // serveSetLevel sets the log level on every upstream that logs.
 func (s *clientSession) serveSetLevel(w http.ResponseWriter, r *http.Request, msg *mcpwire.Message) {
 	s.mu.Lock()
+	s.logLevel = msg.Params
 	var ups []*upstreamSession
 	for _, up := range s.ups {
 		if up.caps.logging {

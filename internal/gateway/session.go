@@ -36,6 +36,7 @@ type clientSession struct {
 	nextSrvReq int64
 	inflight   map[string]inflightCall // client request ID → upstream call
 	cat        catalogState
+	logLevel   []byte // the client's logging/setLevel params, for servers that join later
 }
 
 // upstreamSession is the session's connection to one server.
@@ -182,8 +183,16 @@ func (s *clientSession) dial(ctx context.Context, srv *server) (*upstreamSession
 	}
 	s.ups[srv.name] = up
 	s.cat.invalidate()
+	level := s.logLevel
 	s.mu.Unlock()
 	go s.pumpUpstream(up)
+	if level != nil && up.caps.logging {
+		go func() {
+			if _, err := s.roundTrip(s.ctx, up, "logging/setLevel", level); err != nil {
+				s.g.logger.Warn("logging/setLevel failed", "server", srv.name, "session_id", s.id, "error", err)
+			}
+		}()
+	}
 	return up, nil
 }
 

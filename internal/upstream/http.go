@@ -300,7 +300,16 @@ func (c *httpConn) do(req *http.Request, initialize bool) (*http.Response, error
 		if req.Context().Err() != nil {
 			return nil, req.Context().Err()
 		}
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		if !initialize {
+			// The server is unreachable: a legacy session does not survive
+			// that, so end it (its tools drop out of /mcp), mark the server
+			// down and let the prober find it again.
+			c.fail(err)
+			c.d.health.failure(err)
+			c.d.prober.start()
+		}
+		return nil, err
 	}
 	if resp.StatusCode == http.StatusNotFound && !initialize {
 		drainClose(resp)
@@ -403,8 +412,8 @@ func (c *httpConn) Send(ctx context.Context, msg []byte) error {
 
 // standalone keeps the session's GET stream open, resuming after a break
 // with Last-Event-ID, and feeds Incoming. A server that refuses the stream
-// (405, or any other 4xx) has none; network failures and 5xx are retried
-// with exponential backoff.
+// (405, or any other 4xx) has none; 5xx answers are retried with
+// exponential backoff; an unreachable server ends the session.
 func (c *httpConn) standalone() {
 	defer c.wg.Done()
 	defer close(c.incoming)
@@ -429,6 +438,8 @@ func (c *httpConn) standalone() {
 			return
 		case errors.Is(err, ErrSessionLost):
 			return
+		case errors.Is(err, ErrUnavailable):
+			return // the session failed with it
 		case err != nil:
 			if c.ctx.Err() != nil {
 				return
