@@ -41,17 +41,21 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	return serve(cfg, logger, stdout, nil)
 }
 
-// checkExposure refuses to serve a non-loopback address without
-// authentication unless the operator insisted, and then warns.
+// checkExposure refuses to serve a non-loopback data listener without
+// authentication, or a non-loopback admin listener at all (it has no
+// credential of its own yet), unless the operator insisted; then it warns.
 func checkExposure(cfg *config.Config, insecure bool, logger *slog.Logger) error {
-	for _, l := range []struct{ name, addr string }{{"listen", cfg.Listen}, {"admin.listen", cfg.Admin.Listen}} {
-		if l.addr == "" || gateway.IsLoopback(l.addr) {
-			continue
-		}
+	if !gateway.IsLoopback(cfg.Listen) && !cfg.Auth.Enabled() {
 		if !insecure {
-			return fmt.Errorf("refusing to serve %s %s without authentication; bind a loopback address, or pass --insecure-no-auth to accept the risk", l.name, l.addr)
+			return fmt.Errorf("refusing to serve listen %s without authentication; configure auth, bind a loopback address, or pass --insecure-no-auth to accept the risk", cfg.Listen)
 		}
-		logger.Warn("serving without authentication on a non-loopback address (--insecure-no-auth)", "address", l.addr, "listener", l.name)
+		logger.Warn("serving without authentication on a non-loopback address (--insecure-no-auth)", "address", cfg.Listen, "listener", "listen")
+	}
+	if cfg.Admin.Listen != "" && !gateway.IsLoopback(cfg.Admin.Listen) {
+		if !insecure {
+			return fmt.Errorf("refusing to serve admin.listen %s on a non-loopback address: the admin listener has no authentication yet; bind it to loopback, or pass --insecure-no-auth to accept the risk", cfg.Admin.Listen)
+		}
+		logger.Warn("serving the admin listener without authentication on a non-loopback address (--insecure-no-auth)", "address", cfg.Admin.Listen, "listener", "admin.listen")
 	}
 	return nil
 }

@@ -1,10 +1,11 @@
 package config
 
 // ResolveSecrets reads every reference in c — the header and env values of
-// each server — and keeps the result in the Value, where
-// [Value.Resolved] returns it. Each environment variable must be set and
-// non-empty and each file readable and non-empty. It reports every failure
-// as [Problems]; the references that did resolve keep their values.
+// each server, and the introspection client secrets — and keeps the result
+// in the Value, where [Value.Resolved] returns it. Each environment
+// variable must be set and non-empty and each file readable and non-empty.
+// It reports every failure as [Problems]; the references that did resolve
+// keep their values.
 // Calling it again reads the sources again.
 func (c *Config) ResolveSecrets() error {
 	var ps Problems
@@ -16,6 +17,7 @@ func (c *Config) ResolveSecrets() error {
 		resolveAll(&ps, join(path, "headers"), s.Headers)
 		resolveAll(&ps, join(path, "env"), s.Env)
 	}
+	c.Auth.resolveSecrets(&ps)
 	return ps.err()
 }
 

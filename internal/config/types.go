@@ -18,6 +18,9 @@ type Config struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// Servers are the upstream MCP servers, by name.
 	Servers map[string]*Server `yaml:"servers" json:"servers"`
+	// Auth configures client authentication; without it every caller is
+	// anonymous.
+	Auth Auth `yaml:"auth,omitempty" json:"auth,omitzero"`
 }
 
 // Admin configures the admin listener (metrics, admin API, dashboard).

@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	for name, s := range c.Servers {
 		validateServer(&ps, name, s)
 	}
+	c.Auth.validate(&ps)
 	return ps.err()
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/session"
@@ -21,8 +22,8 @@ import (
 )
 
 // Options are the gateway's collaborators and tunables. The zero value is
-// usable: a discarding logger, no authentication (one anonymous principal),
-// no policy, no limits.
+// usable: a discarding logger, the authentication the config asks for (or
+// one anonymous principal), no policy, no limits.
 type Options struct {
 	Logger        *slog.Logger
 	Version       string // reported in serverInfo
@@ -63,7 +64,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Authenticator == nil {
-		opts.Authenticator = anonymous{}
+		if cfg.Auth.Enabled() {
+			a, err := authn.New(cfg.Auth, authn.Options{Logger: opts.Logger})
+			if err != nil {
+				return nil, fmt.Errorf("auth: %w", err)
+			}
+			opts.Authenticator = a
+		} else {
+			opts.Authenticator = anonymous{}
+		}
 	}
 	if opts.Authorizer == nil {
 		opts.Authorizer = allowAll{}
@@ -157,14 +166,23 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/mcp":
 		g.serveMCP(w, r, &endpoint{path: p})
-	case strings.HasPrefix(p, "/servers/") && strings.HasSuffix(p, "/mcp"):
-		name := strings.TrimSuffix(strings.TrimPrefix(p, "/servers/"), "/mcp")
-		srv, ok := g.servers[name]
-		if !ok {
-			http.Error(w, "no such server", http.StatusNotFound)
+	case strings.HasPrefix(p, "/servers/"):
+		name, ok := strings.CutSuffix(strings.TrimPrefix(p, "/servers/"), "/mcp")
+		srv := g.servers[name]
+		if !ok || srv == nil {
+			// DNS rebinding checks come first, whatever the path.
+			if err := g.checkTransport(r); err != nil {
+				recordFrom(r.Context()).setOutcome(err.Outcome, nil)
+				err.render(w, nil)
+				return
+			}
+			recordFrom(r.Context()).setOutcome(outcomeInvalid, nil)
+			(&httpError{Status: http.StatusNotFound, Code: mcpwire.CodeInvalidRequest, Msg: "no such server; the endpoints are /mcp and /servers/<name>/mcp"}).render(w, nil)
 			return
 		}
 		g.serveMCP(w, r, &endpoint{path: p, server: srv})
+	case strings.HasPrefix(p, wellKnownPRM):
+		g.serveResourceMetadata(w, r)
 	case p == "/healthz":
 		g.serveHealthz(w, r)
 	case p == "/readyz":

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/identity"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -37,12 +38,26 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request, ep *endpoint)
 	p, ok, err := g.opts.Authenticator.Authenticate(r)
 	if err != nil {
 		rec.setOutcome(outcomeTransportError, err)
-		(&httpError{Status: http.StatusInternalServerError, Code: mcpwire.CodeInternalError, Msg: "authentication failed"}).render(w, nil)
+		(&httpError{Status: http.StatusServiceUnavailable, Code: mcpwire.CodeInternalError, Msg: "authentication is unavailable; try again later"}).render(w, nil)
 		return
 	}
 	if !ok {
 		rec.setOutcome(outcomeUnauthenticated, nil)
+		code := ""
+		if authn.HasCredentials(r) {
+			code = "invalid_token"
+		}
+		if g.cfg.Auth.Enabled() {
+			g.challenge(w, ep, code)
+		}
 		(&httpError{Status: http.StatusUnauthorized, Code: mcpwire.CodeInvalidRequest, Msg: "authentication required"}).render(w, nil)
+		return
+	}
+	if missing := g.missingScopes(p); len(missing) > 0 {
+		rec.set(func(rec *record) { rec.principal = p.String() })
+		rec.setOutcome(outcomeDenied, nil)
+		g.challenge(w, ep, "insufficient_scope")
+		(&httpError{Status: http.StatusForbidden, Code: mcpwire.CodeInvalidRequest, Msg: "token lacks required scope: " + strings.Join(missing, " ")}).render(w, nil)
 		return
 	}
 	rec.set(func(rec *record) { rec.principal = p.String() })

@@ -4,6 +4,7 @@ package identity
 
 import (
 	"context"
+	"strconv"
 	"strings"
 )
 
@@ -12,7 +13,10 @@ import (
 type Principal struct {
 	// Method names how the principal was established: "anonymous", "jwt",
 	// "introspection", "api_key" or "mtls".
-	Method  string
+	Method string
+	// Issuer is who vouched for the subject (a token issuer, the
+	// introspection endpoint); empty for API keys, mTLS and anonymous.
+	Issuer  string
 	Subject string
 	Tenant  string
 	Groups  []string
@@ -29,11 +33,12 @@ func Anonymous() Principal {
 // principals with the same key are the same caller.
 func (p Principal) Key() string {
 	var b strings.Builder
-	b.WriteString(p.Method)
-	b.WriteByte('|')
-	b.WriteString(p.Tenant)
-	b.WriteByte('|')
-	b.WriteString(p.Subject)
+	// Length-prefixed parts: no value can forge a separator.
+	for _, part := range []string{p.Method, p.Issuer, p.Tenant, p.Subject} {
+		b.WriteString(strconv.Itoa(len(part)))
+		b.WriteByte(':')
+		b.WriteString(part)
+	}
 	return b.String()
 }
 

@@ -9,8 +9,15 @@ func TestKeyDistinguishesPrincipals(t *testing.T) {
 	a := Principal{Method: "jwt", Subject: "alice"}
 	b := Principal{Method: "jwt", Subject: "alice", Tenant: "t2"}
 	c := Principal{Method: "api_key", Subject: "alice"}
-	if a.Key() == b.Key() || a.Key() == c.Key() || b.Key() == c.Key() {
-		t.Fatalf("keys collide: %q %q %q", a.Key(), b.Key(), c.Key())
+	d := Principal{Method: "jwt", Issuer: "https://other.example", Subject: "alice"}
+	e := Principal{Method: "jwt", Tenant: "a|b", Subject: "c"}
+	f := Principal{Method: "jwt", Tenant: "a", Subject: "b|c"}
+	keys := map[string]bool{}
+	for _, p := range []Principal{a, b, c, d, e, f} {
+		if keys[p.Key()] {
+			t.Fatalf("key %q collides", p.Key())
+		}
+		keys[p.Key()] = true
 	}
 	if Anonymous().Key() != Anonymous().Key() {
 		t.Fatal("anonymous key not stable")
