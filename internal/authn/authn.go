@@ -94,9 +94,9 @@ func New(cfg config.Auth, opts Options) (*Authenticator, error) {
 		return nil, fmt.Errorf("authn: invalid configuration:\n%w", err)
 	}
 	a := &Authenticator{
-		log:      opts.Logger,
-		now:      opts.Now,
-		issuers:  make(map[string]*jwtIssuer, len(cfg.JWT)),
+		log:     opts.Logger,
+		now:     opts.Now,
+		issuers: make(map[string]*jwtIssuer, len(cfg.JWT)),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
