@@ -18,6 +18,7 @@ func (c *Config) ResolveSecrets() error {
 		resolveAll(&ps, join(path, "env"), s.Env)
 	}
 	c.Auth.resolveSecrets(&ps)
+	c.Identity.resolveSecrets(&ps)
 	return ps.err()
 }
 

@@ -21,6 +21,9 @@ type Config struct {
 	// Auth configures client authentication; without it every caller is
 	// anonymous.
 	Auth Auth `yaml:"auth,omitempty" json:"auth,omitzero"`
+	// Identity holds the key that signs the identity asserted to upstream
+	// servers (servers.<name>.identity.jwt).
+	Identity IdentitySigning `yaml:"identity,omitempty" json:"identity,omitzero"`
 }
 
 // Admin configures the admin listener (metrics, admin API, dashboard).
@@ -69,6 +72,9 @@ type Server struct {
 	URL string `yaml:"url,omitempty" json:"url,omitempty"`
 	// Headers are sent on every request to an HTTP upstream.
 	Headers map[string]Value `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// Identity says how an HTTP upstream learns who is calling: a JWT the
+	// gateway mints, identity headers, or both.
+	Identity *ServerIdentity `yaml:"identity,omitempty" json:"identity,omitempty"`
 	// Command is the argv of a stdio upstream.
 	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
 	// Env holds extra environment variables for a stdio upstream.

@@ -336,9 +336,9 @@ func (s *clientSession) fetchAll(ctx context.Context, up *upstreamSession, metho
 // roundTrip makes a gateway-originated call and returns its result. What
 // the upstream sends before the response goes to the client's GET stream.
 func (s *clientSession) roundTrip(ctx context.Context, up *upstreamSession, method string, params []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, up.srv.cfg.ResponseTimeout.D())
+	ctx, cancel := context.WithTimeout(s.upstreamContext(ctx, ""), up.srv.cfg.ResponseTimeout.D())
 	defer cancel()
-	st, err := up.conn.Call(ctx, method, params)
+	st, err := up.conn.Call(ctx, up.conn.NewID(), method, params)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/session"
 	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/upstreamid"
 )
 
 // Options are the gateway's collaborators and tunables. The zero value is
@@ -46,6 +48,7 @@ type Gateway struct {
 	hosts    hostPolicy
 	limits   mcpwire.Limits
 	handler  http.Handler
+	signer   *upstreamid.Signer // signs the identity asserted upstream; nil without a key
 	draining atomic.Bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -109,8 +112,19 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.hosts = hp
+	if cfg.Identity.Enabled() {
+		g.signer, err = upstreamid.NewSigner(cfg.Identity.KeyFile(), opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+	}
 	for name, sc := range cfg.Servers {
-		d, err := newDialer(name, sc, opts.Logger)
+		hook, err := g.identityHook(name, sc)
+		if err != nil {
+			g.closeDialers()
+			return nil, fmt.Errorf("server %s: %w", name, err)
+		}
+		d, err := newDialer(name, sc, opts.Logger, hook)
 		if err != nil {
 			g.closeDialers()
 			return nil, fmt.Errorf("server %s: %w", name, err)
@@ -129,7 +143,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-func newDialer(name string, sc *config.Server, logger *slog.Logger) (upstream.Dialer, error) {
+// newDialer returns the dialer of one server; hook, when set, adds the
+// caller's identity to each request to an HTTP server.
+func newDialer(name string, sc *config.Server, logger *slog.Logger, hook func(context.Context, http.Header)) (upstream.Dialer, error) {
 	if sc.IsStdio() {
 		env := make([]string, 0, len(sc.Env))
 		for k, v := range sc.Env {
@@ -156,10 +172,12 @@ func newDialer(name string, sc *config.Server, logger *slog.Logger) (upstream.Di
 		ConnectTimeout:  sc.ConnectTimeout.D(),
 		ResponseTimeout: sc.ResponseTimeout.D(),
 		Logger:          logger,
+		RequestHeader:   hook,
 	}), nil
 }
 
-// Handler serves the data listener: the MCP endpoints, /healthz and /readyz.
+// Handler serves the data listener: the MCP endpoints, /healthz, /readyz,
+// and the keys of upstream identity tokens at /.well-known/jwks.json.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
@@ -183,6 +201,8 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		g.serveMCP(w, r, &endpoint{path: p, server: srv})
 	case strings.HasPrefix(p, wellKnownPRM):
 		g.serveResourceMetadata(w, r)
+	case p == wellKnownJWKS:
+		g.serveJWKS(w, r)
 	case p == "/healthz":
 		g.serveHealthz(w, r)
 	case p == "/readyz":

@@ -111,17 +111,23 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 		s.upstreamError(w, rec, msg.ID, t.server.name, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, t.server.cfg.ResponseTimeout.D())
-	stream, err := up.conn.Call(ctx, t.method, t.params)
+	ctx, cancel := context.WithTimeout(s.upstreamContext(s.ctx, callTool(t)), t.server.cfg.ResponseTimeout.D())
+	// Map the client's request ID before sending: a cancellation may come
+	// before the upstream answers anything.
+	upID := up.conn.NewID()
+	key := idKey(msg.ID)
+	s.mu.Lock()
+	s.inflight[key] = inflightCall{up: up, id: upID}
+	s.mu.Unlock()
+	stream, err := up.conn.Call(ctx, upID, t.method, t.params)
 	if err != nil {
 		cancel()
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
 		s.upstreamError(w, rec, msg.ID, t.server.name, err)
 		return
 	}
-	key := idKey(msg.ID)
-	s.mu.Lock()
-	s.inflight[key] = inflightCall{up: up, id: stream.ID()}
-	s.mu.Unlock()
 	finish := func() {
 		stream.Close()
 		cancel()
@@ -304,7 +310,7 @@ func (s *clientSession) handleNotification(ctx context.Context, msg *mcpwire.Mes
 }
 
 func (s *clientSession) send(ctx context.Context, up *upstreamSession, msg []byte) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), up.srv.cfg.ResponseTimeout.D())
+	ctx, cancel := context.WithTimeout(s.upstreamContext(context.WithoutCancel(ctx), ""), up.srv.cfg.ResponseTimeout.D())
 	defer cancel()
 	if err := up.conn.Send(ctx, msg); err != nil {
 		s.g.logger.Warn("relaying to upstream failed", "server", up.srv.name, "session_id", s.id, "error", err)

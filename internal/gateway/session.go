@@ -19,6 +19,7 @@ type clientSession struct {
 	id         string
 	ep         *endpoint
 	principal  identity.Principal
+	client     string // the client's self-declared clientInfo.name
 	version    string // negotiated with the client
 	initParams []byte // the client's initialize params, forwarded to upstreams
 	ctx        context.Context
@@ -69,6 +70,7 @@ func newClientSession(g *Gateway, ep *endpoint, p identity.Principal, version st
 		g:          g,
 		ep:         ep,
 		principal:  p,
+		client:     clientName(params),
 		version:    version,
 		initParams: params,
 		ctx:        ctx,
@@ -165,7 +167,9 @@ func (s *clientSession) upstream(ctx context.Context, srv *server) (*upstreamSes
 }
 
 func (s *clientSession) dial(ctx context.Context, srv *server) (*upstreamSession, error) {
-	dctx, cancel := context.WithTimeout(ctx, s.g.opts.DialTimeout)
+	// The upstream session outlives ctx's request: it is cancelled with
+	// ctx, but carries only the session's identity.
+	dctx, cancel := context.WithTimeout(valuesOf{ctx, s.upstreamContext(s.ctx, "")}, s.g.opts.DialTimeout)
 	defer cancel()
 	conn, err := srv.dialer.Dial(dctx, s.initParams)
 	if err != nil {

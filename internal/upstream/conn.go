@@ -37,10 +37,14 @@ func (e *StatusError) Error() string { return fmt.Sprintf("upstream answered HTT
 
 // Conn is one upstream MCP session, owned by one gateway session.
 type Conn interface {
-	// Call sends a request with an upstream-scoped ID and returns the
-	// messages the upstream sends in answer to it: related notifications and
+	// NewID returns a fresh upstream-scoped request ID (raw JSON), so a
+	// caller can map a request before it is sent (cancellation may arrive
+	// before the upstream answers anything).
+	NewID() []byte
+	// Call sends a request with id (from NewID) and returns the messages
+	// the upstream sends in answer to it: related notifications and
 	// requests, then the response. ctx bounds the whole exchange.
-	Call(ctx context.Context, method string, params []byte) (Stream, error)
+	Call(ctx context.Context, id []byte, method string, params []byte) (Stream, error)
 	// Send delivers a notification, or a response to an upstream request.
 	Send(ctx context.Context, msg []byte) error
 	// Incoming delivers messages not related to any call (the standalone

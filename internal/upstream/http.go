@@ -26,6 +26,11 @@ type HTTPOptions struct {
 	ConnectTimeout  time.Duration // default 5s
 	ResponseTimeout time.Duration // default 5m; bounds each call and the initialize exchange
 	Logger          *slog.Logger
+	// RequestHeader, when set, adds headers to every request of a session
+	// (POST, GET and DELETE); ctx is that request's context: the caller's
+	// for a call, the Dial context's values for the GET stream and DELETE.
+	// It runs after the static headers and before the protocol headers.
+	RequestHeader func(ctx context.Context, h http.Header)
 	// Transport overrides the pooled transport (tests).
 	Transport http.RoundTripper
 }
@@ -132,7 +137,9 @@ func (d *HTTPDialer) Dial(ctx context.Context, params []byte) (Conn, error) {
 }
 
 func (d *HTTPDialer) dial(ctx context.Context, params []byte) (*httpConn, error) {
-	connCtx, cancel := context.WithCancel(context.Background())
+	// The session outlives ctx but keeps its values, which RequestHeader
+	// reads for the GET stream and DELETE.
+	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &httpConn{
 		d:        d,
 		ctx:      connCtx,
@@ -142,7 +149,7 @@ func (d *HTTPDialer) dial(ctx context.Context, params []byte) (*httpConn, error)
 	}
 	ictx, icancel := context.WithTimeout(ctx, d.opts.ResponseTimeout)
 	defer icancel()
-	s, err := c.Call(ictx, "initialize", params)
+	s, err := c.Call(ictx, c.NewID(), "initialize", params)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -247,7 +254,7 @@ func (c *httpConn) deleteSession() {
 	if sid == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
 	defer cancel()
 	req, err := c.newRequest(ctx, http.MethodDelete, nil)
 	if err != nil {
@@ -273,6 +280,9 @@ func (c *httpConn) newRequest(ctx context.Context, method string, body []byte) (
 	}
 	for k, v := range c.d.opts.Header {
 		req.Header[k] = v
+	}
+	if f := c.d.opts.RequestHeader; f != nil {
+		f(ctx, req.Header)
 	}
 	switch method {
 	case http.MethodPost:
@@ -351,12 +361,14 @@ func validSessionID(s string) bool {
 	return true
 }
 
+// NewID implements Conn.
+func (c *httpConn) NewID() []byte { return strconv.AppendInt(nil, c.nextID.Add(1), 10) }
+
 // Call implements Conn.
-func (c *httpConn) Call(ctx context.Context, method string, params []byte) (Stream, error) {
+func (c *httpConn) Call(ctx context.Context, id []byte, method string, params []byte) (Stream, error) {
 	if err := c.ctx.Err(); err != nil && method != "initialize" {
 		return nil, c.errOr(ErrClosed)
 	}
-	id := strconv.AppendInt(nil, c.nextID.Add(1), 10)
 	req, err := c.newRequest(ctx, http.MethodPost, mcpwire.NewRequest(id, method, params))
 	if err != nil {
 		return nil, err

@@ -114,7 +114,7 @@ func (d *StdioDialer) dial(ctx context.Context, params []byte) (*stdioConn, erro
 	go c.readLoop()
 	ictx, cancel := context.WithTimeout(ctx, d.opts.ResponseTimeout)
 	defer cancel()
-	s, err := c.Call(ictx, "initialize", params)
+	s, err := c.Call(ictx, c.NewID(), "initialize", params)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -263,9 +263,11 @@ func (c *stdioConn) route(m *mcpwire.Message) {
 	}
 }
 
+// NewID implements Conn.
+func (c *stdioConn) NewID() []byte { return strconv.AppendInt(nil, c.nextID.Add(1), 10) }
+
 // Call implements Conn.
-func (c *stdioConn) Call(ctx context.Context, method string, params []byte) (Stream, error) {
-	id := strconv.AppendInt(nil, c.nextID.Add(1), 10)
+func (c *stdioConn) Call(ctx context.Context, id []byte, method string, params []byte) (Stream, error) {
 	s := &chanStream{id: id, ctx: ctx, ch: make(chan *mcpwire.Message, 16), end: make(chan struct{})}
 	if meta, ok := mcpwire.ParamsField(params, "_meta"); ok {
 		if tok, ok := mcpwire.ParamsField(meta, "progressToken"); ok {

@@ -121,7 +121,7 @@ func exerciseConn(t *testing.T, c Conn) {
 		t.Errorf("serverInfo.name = %s", name)
 	}
 	ctx := context.Background()
-	st, err := c.Call(ctx, "tools/call", []byte(`{"name":"echo","arguments":{"text":"héllo"}}`))
+	st, err := c.Call(ctx, c.NewID(), "tools/call", []byte(`{"name":"echo","arguments":{"text":"héllo"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func exerciseConn(t *testing.T, c Conn) {
 	if last.Kind != mcpwire.KindResponse || string(last.ID) != string(st.ID()) || !strings.Contains(string(last.Result), "héllo") {
 		t.Fatalf("echo answer: %s", last.Raw)
 	}
-	st, err = c.Call(ctx, "tools/call", []byte(`{"name":"progress","arguments":{"steps":3},"_meta":{"progressToken":"tok-1"}}`))
+	st, err = c.Call(ctx, c.NewID(), "tools/call", []byte(`{"name":"progress","arguments":{"steps":3},"_meta":{"progressToken":"tok-1"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestHTTPConn(t *testing.T) {
 	if rec.count(http.MethodDelete) != 1 {
 		t.Errorf("upstream saw %d DELETEs after Close, want 1", rec.count(http.MethodDelete))
 	}
-	if _, err := c.Call(context.Background(), "tools/list", nil); !errors.Is(err, ErrClosed) {
+	if _, err := c.Call(context.Background(), c.NewID(), "tools/list", nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Call after Close: %v, want ErrClosed", err)
 	}
 }
@@ -182,7 +182,7 @@ func TestHTTPSessionLost(t *testing.T) {
 	rec.mu.Lock()
 	rec.lose = true
 	rec.mu.Unlock()
-	if _, err := c.Call(context.Background(), "tools/list", nil); !errors.Is(err, ErrSessionLost) {
+	if _, err := c.Call(context.Background(), c.NewID(), "tools/list", nil); !errors.Is(err, ErrSessionLost) {
 		t.Fatalf("Call on a lost session: %v, want ErrSessionLost", err)
 	}
 	select {
@@ -271,7 +271,7 @@ func TestStdioConn(t *testing.T) {
 	if !errors.Is(c.Err(), ErrSessionLost) {
 		t.Errorf("Err = %v, want ErrSessionLost", c.Err())
 	}
-	if _, err := c.Call(context.Background(), "tools/list", nil); err == nil {
+	if _, err := c.Call(context.Background(), c.NewID(), "tools/list", nil); err == nil {
 		t.Error("Call on a dead process succeeded")
 	}
 	c.Close()
