@@ -21,6 +21,8 @@ type Config struct {
 	// Auth configures client authentication; without it every caller is
 	// anonymous.
 	Auth Auth `yaml:"auth,omitempty" json:"auth,omitzero"`
+	// TLS serves the data listener over TLS (required for mTLS).
+	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// Identity holds the key that signs the identity asserted to upstream
 	// servers (servers.<name>.identity.jwt).
 	Identity IdentitySigning `yaml:"identity,omitempty" json:"identity,omitzero"`

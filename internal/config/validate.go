@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 		validateServer(&ps, name, s)
 	}
 	c.Auth.validate(&ps)
+	c.validateTLS(&ps)
 	c.validateIdentity(&ps)
 	return ps.err()
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,9 +20,16 @@ type Listeners struct {
 
 // Listen opens the data and admin listeners of cfg.
 func (g *Gateway) Listen() (Listeners, error) {
+	tlsConfig, err := g.tlsConfig()
+	if err != nil {
+		return Listeners{}, err
+	}
 	data, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return Listeners{}, fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
+	}
+	if tlsConfig != nil {
+		data = tls.NewListener(data, tlsConfig)
 	}
 	var adm net.Listener
 	if g.cfg.Admin.Listen != "" {
@@ -31,6 +39,28 @@ func (g *Gateway) Listen() (Listeners, error) {
 		}
 	}
 	return Listeners{Data: data, Admin: adm}, nil
+}
+
+// tlsConfig returns the data listener's TLS configuration, or nil without
+// tls. With mTLS authentication, client certificates are requested and
+// verified against the configured CAs during the handshake.
+func (g *Gateway) tlsConfig() (*tls.Config, error) {
+	if g.cfg.TLS == nil {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(g.cfg.TLS.CertFile, g.cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a, ok := g.opts.Authenticator.(interface{ TLSConfig() *tls.Config }); ok {
+		if ac := a.TLSConfig(); ac != nil {
+			c = ac.Clone()
+		}
+	}
+	c.Certificates = []tls.Certificate{cert}
+	c.NextProtos = []string{"http/1.1"}
+	return c, nil
 }
 
 // Serve serves on ls until ctx ends, then shuts down gracefully: new
