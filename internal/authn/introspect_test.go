@@ -275,7 +275,7 @@ auth:
   resource: https://mcp.example.com/mcp
   introspection:
     - {url: %s/introspect, client_id: mcpgate, client_secret: {file: %q}}
-`, s.srv.URL, writeTemp(t, "wrong")))
+`, s.srv.URL, writeTemp(t, "a-wrong-client-secret-of-length")))
 	if _, ok, err := wrong.a.Authenticate(bearerReq("opaque-1")); ok || !errors.Is(err, ErrUnavailable) {
 		t.Errorf("wrong client secret: ok=%v err=%v, want ErrUnavailable", ok, err)
 	}

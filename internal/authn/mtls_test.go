@@ -101,6 +101,7 @@ func writeTemp(t *testing.T, content string) string {
 func mtlsEnv(t *testing.T, ca *testCA, ident string) *env {
 	t.Helper()
 	return newEnv(t, fmt.Sprintf(`
+tls: {cert_file: /unused/tls.crt, key_file: /unused/tls.key}
 auth:
   resource: https://mcp.example.com/mcp
   mtls: {client_ca: %q, identity: %s}

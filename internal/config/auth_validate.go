@@ -21,6 +21,9 @@ var (
 	claimNameRE  = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
 )
 
+// minClientSecret is the shortest introspection client secret accepted.
+const minClientSecret = 16
+
 // placeholderKeys are API keys seen in examples and defaults. A configured
 // hash of one of them is refused like the hash of the empty key.
 var placeholderKeys = []string{
@@ -296,6 +299,10 @@ func (a *Auth) resolveSecrets(ps *Problems) {
 		s, err := v.Resolve()
 		if err != nil {
 			ps.add(join(index("auth.introspection", i), "client_secret"), "%v", err)
+			continue
+		}
+		if isPlaceholder(s) || len(s) < minClientSecret {
+			ps.add(join(index("auth.introspection", i), "client_secret"), "is too weak: use the secret your identity provider issued (at least %d characters)", minClientSecret)
 			continue
 		}
 		v.resolved = &s

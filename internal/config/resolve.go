@@ -1,5 +1,10 @@
 package config
 
+import (
+	"crypto/sha256"
+	"strings"
+)
+
 // ResolveSecrets reads every reference in c — the header and env values of
 // each server, and the introspection client secrets — and keeps the result
 // in the Value, where [Value.Resolved] returns it. Each environment
@@ -32,7 +37,18 @@ func resolveAll(ps *Problems, path string, values map[string]Value) {
 			ps.add(join(path, k), "%v", err)
 			continue
 		}
+		if isPlaceholder(s) {
+			ps.add(join(path, k), "resolves to a well-known placeholder value; set the real credential")
+			continue
+		}
 		v.resolved = &s
 		values[k] = v
 	}
+}
+
+// isPlaceholder reports whether a resolved secret is one of the values
+// left behind by examples and defaults ("changeme", "secret", ...).
+func isPlaceholder(s string) bool {
+	_, weak := weakKeyHashes[sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(s))))]
+	return weak
 }
