@@ -163,17 +163,18 @@ func newSSEWriter(w http.ResponseWriter) *sseWriter {
 // retryMillis is the reconnection delay the gateway asks clients to use.
 const retryMillis = 500
 
-// prime sends a priming event: an ID to resume from and no data, with the
-// reconnection delay (the 2025-11-25 transport's polling support).
+// prime writes a priming event: an ID to resume from and no data, with
+// the reconnection delay (the 2025-11-25 transport's polling support).
 func (s *sseWriter) prime(id string) error {
-	if _, err := fmt.Fprintf(s.w, "id: %s\nretry: %d\ndata: \n\n", id, retryMillis); err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	_, err := fmt.Fprintf(s.w, "id: %s\nretry: %d\ndata: \n\n", id, retryMillis)
+	return err
 }
 
-// write sends one event. Data with line breaks is split into several data
-// lines, as SSE requires.
+// flush sends what was written.
+func (s *sseWriter) flush() error { return s.rc.Flush() }
+
+// write writes one event; flush sends it. Data with line breaks is split
+// into several data lines, as SSE requires.
 func (s *sseWriter) write(id string, data []byte) error {
 	s.buf.Reset()
 	if id != "" {
@@ -192,8 +193,6 @@ func (s *sseWriter) write(id string, data []byte) error {
 		s.buf.WriteByte('\n')
 	}
 	s.buf.WriteByte('\n')
-	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	_, err := s.w.Write(s.buf.Bytes())
+	return err
 }

@@ -248,7 +248,9 @@ func (s *clientSession) tail(w http.ResponseWriter, r *http.Request, log *eventL
 			pos = e.seq + 1
 			log.markSent(pos)
 		}
-		if closed {
+		// Flush once per batch, before waiting: events that are ready
+		// (the priming event, progress and the response) leave together.
+		if sw.flush() != nil || closed {
 			return
 		}
 		select {

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -394,7 +395,9 @@ func (c *httpConn) Call(ctx context.Context, id []byte, method string, params []
 		}
 		return &jsonStream{id: id, m: m}, nil
 	case "text/event-stream":
-		return &sseStream{c: c, ctx: ctx, id: id, body: resp.Body, r: newSSEReader(resp.Body, maxMessageBytes)}, nil
+		br := callReaders.Get().(*bufio.Reader)
+		br.Reset(resp.Body)
+		return &sseStream{c: c, ctx: ctx, id: id, body: resp.Body, r: &sseReader{r: br, max: maxMessageBytes}, pooled: br}, nil
 	default:
 		drainClose(resp)
 		return nil, fmt.Errorf("%w: unexpected content type %q", ErrProtocol, ct)
@@ -460,7 +463,9 @@ func (c *httpConn) standalone() {
 			delay = min(delay*2, maxDelay)
 		default:
 			delay = minDelay
-			r := newSSEReader(resp.Body, maxMessageBytes)
+			// A standalone stream mostly waits: a small buffer keeps idle
+			// sessions cheap.
+			r := newSSEReaderSize(resp.Body, maxMessageBytes, 1<<10)
 			for {
 				ev, err := r.Next()
 				lastID = r.lastID
@@ -517,6 +522,7 @@ type sseStream struct {
 	r       *sseReader
 	done    bool
 	resumes int
+	pooled  *bufio.Reader // from callReaders, returned when the stream ends
 }
 
 func (s *sseStream) ID() []byte      { return s.id }
@@ -526,6 +532,31 @@ func (s *sseStream) Close() {
 	if s.body != nil {
 		s.body.Close()
 		s.body = nil
+	}
+	s.release()
+}
+
+// finish reads what follows the response (at least the chunked body's
+// terminator) so that the connection goes back to the pool instead of
+// being reset, then closes. An upstream that keeps the stream open gets
+// 100ms.
+func (s *sseStream) finish() {
+	body := s.body
+	s.body = nil
+	if body != nil {
+		t := time.AfterFunc(100*time.Millisecond, func() { body.Close() })
+		io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+		t.Stop()
+		body.Close()
+	}
+	s.release()
+}
+
+func (s *sseStream) release() {
+	if s.pooled != nil {
+		s.pooled.Reset(nil)
+		callReaders.Put(s.pooled)
+		s.pooled = nil
 	}
 }
 
@@ -559,7 +590,7 @@ func (s *sseStream) Next() (*mcpwire.Message, error) {
 		}
 		if (m.Kind == mcpwire.KindResponse || m.Kind == mcpwire.KindError) && bytes.Equal(m.ID, s.id) {
 			s.done = true
-			s.Close()
+			s.finish()
 		}
 		return m, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -32,8 +33,18 @@ type sseReader struct {
 }
 
 func newSSEReader(r io.Reader, maxEvent int) *sseReader {
-	return &sseReader{r: bufio.NewReaderSize(r, 16<<10), max: maxEvent}
+	return newSSEReaderSize(r, maxEvent, 16<<10)
 }
+
+// newSSEReaderSize reads with a buffer of size bytes; longer lines still
+// assemble, a buffer at a time.
+func newSSEReaderSize(r io.Reader, maxEvent, size int) *sseReader {
+	return &sseReader{r: bufio.NewReaderSize(r, size), max: maxEvent}
+}
+
+// callReaders recycles the read buffers of call streams: one per call
+// would be most of a call's allocation.
+var callReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
 // Next returns the next event with a non-empty data field. Events with only
 // an id (priming events) update the last event ID and are skipped.

@@ -317,3 +317,48 @@ func TestStderrBecomesLogLines(t *testing.T) {
 		t.Fatalf("log:\n%s", got)
 	}
 }
+
+// TestHTTPConnectionsReused: after an SSE answer the connection goes back
+// to the pool. Closing the body before its chunked terminator was read
+// made net/http drop the connection, costing a new one per call.
+func TestHTTPConnectionsReused(t *testing.T) {
+	s := testServer()
+	srv := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	var mu sync.Mutex
+	conns := 0
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	d := NewHTTPDialer(HTTPOptions{Name: "t", URL: srv.URL + "/mcp"})
+	defer d.Close()
+	c, err := d.Dial(context.Background(), []byte(initParams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const calls = 30
+	streamed := 0
+	for range calls {
+		st, err := c.Call(context.Background(), c.NewID(), "tools/call", []byte(`{"name":"echo","arguments":{"text":"x"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Streaming() {
+			streamed++
+		}
+		collect(t, st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// One connection for the calls, one for the standalone GET stream, and
+	// slack for one reconnect.
+	if conns > 3 || streamed == 0 {
+		t.Fatalf("%d TCP connections for %d calls (%d streamed answers); want at most 3", conns, calls, streamed)
+	}
+}
