@@ -285,9 +285,11 @@ servers:
 	})
 }
 
-// TestAuthExpiredToken: a token past its exp is refused (leeway 0).
+// TestAuthExpiredToken: a token past its exp is refused (leeway 0). Token
+// times have one-second resolution, so a 2 s lifetime leaves at least 1 s
+// of validity.
 func TestAuthExpiredToken(t *testing.T) {
-	op := authntest.Start(t, authntest.Options{AccessTokenLifetime: time.Second})
+	op := authntest.Start(t, authntest.Options{AccessTokenLifetime: 2 * time.Second})
 	op.AddClient("alice", "s", authntest.ClientOptions{Audience: []string{testResource}})
 	up := startHeaderRecorder(t)
 	gw := startGateway(t, fmt.Sprintf("listen: 127.0.0.1:0\nauth:\n  resource: %s\n  jwt:\n    - issuer: %s\n      audiences: [%s]\n      leeway: 0s\nservers:\n  rec:\n    url: %s\n",
@@ -297,7 +299,7 @@ func TestAuthExpiredToken(t *testing.T) {
 	if status := c.initialize(); status != 200 {
 		t.Fatalf("fresh token: HTTP %d", status)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(3100 * time.Millisecond)
 	if status, _ := c.post(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); status != 401 {
 		t.Fatalf("expired token: HTTP %d, want 401", status)
 	}
