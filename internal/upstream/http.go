@@ -493,4 +493,3 @@ func (c *httpConn) standalone() {
 		}
 	}
 }
-
