@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -182,8 +183,23 @@ func (s *sseWriter) write(id string, data []byte) error {
 		s.buf.WriteString(id)
 		s.buf.WriteByte('\n')
 	}
+	if !bytes.ContainsAny(data, "\r\n") && len(bytes.TrimSpace(data)) > 0 {
+		// The usual case: one line, written as it is rather than copied
+		// (results can be megabytes).
+		s.buf.WriteString("data: ")
+		if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+			return err
+		}
+		if _, err := s.w.Write(data); err != nil {
+			return err
+		}
+		_, err := io.WriteString(s.w, "\n\n")
+		return err
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		s.buf.WriteString("data: \n")
+		s.buf.WriteString("data: \n\n")
+		_, err := s.w.Write(s.buf.Bytes())
+		return err
 	}
 	// JSON may contain line breaks only as whitespace, so splitting on them
 	// and dropping empty pieces keeps the message intact.

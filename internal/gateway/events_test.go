@@ -78,3 +78,18 @@ func TestSSEWriterSplitsLines(t *testing.T) {
 		t.Fatalf("Content-Type %q", ct)
 	}
 }
+
+func TestSSEWriterSingleLine(t *testing.T) {
+	rr := httptest.NewRecorder()
+	sw := newSSEWriter(rr)
+	if err := sw.write("2_3", []byte(`{"jsonrpc":"2.0","id":1,"result":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.write("", []byte("  ")); err != nil {
+		t.Fatal(err)
+	}
+	want := "id: 2_3\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\ndata: \n\n"
+	if got := rr.Body.String(); got != want {
+		t.Fatalf("body = %q, want %q", got, want)
+	}
+}

@@ -26,7 +26,6 @@ type sseEvent struct {
 type sseReader struct {
 	r       *bufio.Reader
 	max     int
-	data    bytes.Buffer
 	lastID  string
 	retry   time.Duration
 	started bool
@@ -50,7 +49,10 @@ var callReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16
 // an id (priming events) update the last event ID and are skipped.
 func (s *sseReader) Next() (sseEvent, error) {
 	var name string
-	s.data.Reset()
+	// data is the event's data: the first data line itself (readLine
+	// returns a fresh slice), extended by later ones. It is handed to the
+	// caller without another copy: events can be megabytes.
+	var data []byte
 	hasData := false
 	for {
 		line, err := s.readLine()
@@ -64,10 +66,11 @@ func (s *sseReader) Next() (sseEvent, error) {
 		if len(line) == 0 {
 			// An event with an empty data buffer is not dispatched (WHATWG):
 			// a priming event only sets the last event ID.
-			if hasData && s.data.Len() > 0 {
-				return sseEvent{ID: s.lastID, Name: name, Data: bytes.Clone(s.data.Bytes()), Retry: s.retry}, nil
+			if hasData && len(data) > 0 {
+				return sseEvent{ID: s.lastID, Name: name, Data: data, Retry: s.retry}, nil
 			}
 			name = ""
+			data = nil
 			hasData = false
 			continue
 		}
@@ -78,14 +81,15 @@ func (s *sseReader) Next() (sseEvent, error) {
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "data":
-			if hasData {
-				s.data.WriteByte('\n')
-			}
-			hasData = true
-			if s.data.Len()+len(value) > s.max {
+			if len(data)+len(value) > s.max {
 				return sseEvent{}, errEventTooLarge
 			}
-			s.data.Write(value)
+			if !hasData {
+				data = value
+			} else {
+				data = append(append(data, '\n'), value...)
+			}
+			hasData = true
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
 				s.lastID = string(value)
