@@ -170,3 +170,11 @@ func TestDemo(t *testing.T) {
 		t.Errorf("no clean stop in the log:\n%s", stderr.String())
 	}
 }
+
+func TestValidateLoadsCertificates(t *testing.T) {
+	cfg := writeFile(t, "tls: {cert_file: /nonexistent/tls.crt, key_file: /nonexistent/tls.key}\n")
+	code, _, stderr := runCLI("validate", "-c", cfg)
+	if code != 1 || !strings.Contains(stderr, "tls:") || !strings.Contains(stderr, "/nonexistent/tls.crt") {
+		t.Fatalf("missing certificate: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -5,11 +5,12 @@ import (
 	"io"
 
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/gateway"
 )
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "mcpgate validate --config FILE",
-		"Check a config file: its YAML, every key, value and reference. Prints every\nproblem with its line and field path and exits 1 if there is any. Secrets\nreferenced with {env: NAME} or {file: PATH} are checked to be readable.", stderr)
+		"Check a config file: its YAML, every key, value and reference. Prints every\nproblem with its line and field path and exits 1 if there is any. Secrets\nreferenced with {env: NAME} or {file: PATH} are checked to be readable, and\nkeys, certificates and CA files are loaded as serve loads them.", stderr)
 	var path string
 	fs.StringVar(&path, "config", "", "config file (YAML)")
 	fs.StringVar(&path, "c", "", "shorthand for --config")
@@ -25,6 +26,14 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// Build the gateway without listening: keys, certificates and CA files
+	// are loaded as serve would load them.
+	g, err := gateway.New(cfg, gateway.Options{Version: buildVersion()})
+	if err != nil {
+		fmt.Fprintf(stderr, "config %s: %v\n", path, err)
+		return 1
+	}
+	g.Close()
 	fmt.Fprintf(stdout, "%s: ok (%d servers)\n", path, len(cfg.Servers))
 	return 0
 }

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,6 +49,7 @@ type Gateway struct {
 	hosts    hostPolicy
 	limits   mcpwire.Limits
 	handler  http.Handler
+	tls      *tls.Config        // the data listener's; nil without tls
 	signer   *upstreamid.Signer // signs the identity asserted upstream; nil without a key
 	draining atomic.Bool
 	stop     chan struct{}
@@ -112,6 +114,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.hosts = hp
+	// Load the listener's certificate now, so a bad one fails New (and
+	// `mcpgate validate`) rather than Listen.
+	if g.tls, err = g.tlsConfig(); err != nil {
+		return nil, err
+	}
 	if cfg.Identity.Enabled() {
 		g.signer, err = upstreamid.NewSigner(cfg.Identity.KeyFile(), opts.Logger)
 		if err != nil {

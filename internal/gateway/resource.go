@@ -20,7 +20,7 @@ func (g *Gateway) resourceFor(ep *endpoint) string {
 	if ep == nil || ep.aggregate() {
 		return r
 	}
-	return strings.TrimSuffix(r, "/mcp") + "/servers/" + ep.server.name + "/mcp"
+	return strings.TrimSuffix(strings.TrimSuffix(r, "/"), "/mcp") + "/servers/" + ep.server.name + "/mcp"
 }
 
 // metadataURL is the RFC 9728 metadata URL of a resource: the well-known

@@ -20,16 +20,12 @@ type Listeners struct {
 
 // Listen opens the data and admin listeners of cfg.
 func (g *Gateway) Listen() (Listeners, error) {
-	tlsConfig, err := g.tlsConfig()
-	if err != nil {
-		return Listeners{}, err
-	}
 	data, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return Listeners{}, fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
-	if tlsConfig != nil {
-		data = tls.NewListener(data, tlsConfig)
+	if g.tls != nil {
+		data = tls.NewListener(data, g.tls)
 	}
 	var adm net.Listener
 	if g.cfg.Admin.Listen != "" {
