@@ -101,9 +101,10 @@ func writeResult(w http.ResponseWriter, id, result []byte) {
 	w.Write(mcpwire.NewResult(id, result))
 }
 
-// forward sends a request to its upstream and relays the answer: as one
-// JSON body when the response is the first thing the upstream sends, and as
-// an SSE stream, event by event, when notifications or requests come first.
+// forward sends a request to its upstream and relays the answer in the
+// form the upstream chose: one JSON body, or an SSE stream relayed event by
+// event (also when a single-body answer, as from stdio, has notifications
+// or requests before the response).
 func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcpwire.Message, t *target) {
 	rec := recordFrom(r.Context())
 	up, err := s.upstream(r.Context(), t.server)
