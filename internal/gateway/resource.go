@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/identity"
@@ -101,14 +102,7 @@ func (g *Gateway) challenge(w http.ResponseWriter, ep *endpoint, errCode string)
 func (g *Gateway) missingScopes(p identity.Principal) []string {
 	var missing []string
 	for _, want := range g.cfg.Auth.RequiredScopes {
-		found := false
-		for _, s := range p.Scopes {
-			if s == want {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.Contains(p.Scopes, want) {
 			missing = append(missing, want)
 		}
 	}

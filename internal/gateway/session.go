@@ -282,14 +282,14 @@ func (s *clientSession) toClient(up *upstreamSession, m *mcpwire.Message, client
 		s.mu.Unlock()
 		return mcpwire.WithID(m, quote(gid))
 	default:
-		s.noticeNotification(up, m.Method)
+		s.noticeNotification(m.Method)
 		return m.Raw
 	}
 }
 
 // noticeNotification keeps the session's catalog in step with upstream
 // list changes.
-func (s *clientSession) noticeNotification(up *upstreamSession, method string) {
+func (s *clientSession) noticeNotification(method string) {
 	switch method {
 	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
 		s.mu.Lock()
