@@ -13,6 +13,7 @@ const (
 	defaultIdleTimeout     = 30 * time.Minute
 	defaultMaxPerPrincipal = 100
 	defaultShutdownGrace   = 15 * time.Second
+	defaultStorePath       = "mcpgate.db"
 
 	defaultConnectTimeout    = 5 * time.Second
 	defaultResponseTimeout   = 5 * time.Minute
@@ -42,6 +43,7 @@ func Default() *Config {
 		},
 		ShutdownGrace: Duration(defaultShutdownGrace),
 		Servers:       map[string]*Server{},
+		Store:         Store{Path: defaultStorePath},
 	}
 }
 
@@ -51,5 +53,13 @@ func defaultServer() *Server {
 		ConnectTimeout:    Duration(defaultConnectTimeout),
 		ResponseTimeout:   Duration(defaultResponseTimeout),
 		RestartBackoffMax: Duration(defaultRestartBackoffMax),
+		Pin:               PinEnforce,
 	}
 }
+
+// Pin modes (servers.<name>.pin).
+const (
+	PinEnforce    = "enforce"
+	PinAutoAccept = "auto_accept"
+	PinOff        = "off"
+)

@@ -26,6 +26,18 @@ type Config struct {
 	// Identity holds the key that signs the identity asserted to upstream
 	// servers (servers.<name>.identity.jwt).
 	Identity IdentitySigning `yaml:"identity,omitempty" json:"identity,omitzero"`
+	// Policy authorizes calls per principal, server, tool and arguments.
+	Policy Policy `yaml:"policy,omitempty" json:"policy,omitzero"`
+	// Store is the gateway's persistent state (tool pins).
+	Store Store `yaml:"store" json:"store"`
+	// State is state shared between replicas (Redis).
+	State State `yaml:"state,omitempty" json:"state,omitzero"`
+	// Telemetry configures tracing.
+	Telemetry Telemetry `yaml:"telemetry,omitempty" json:"telemetry,omitzero"`
+	// Audit configures the audit trail.
+	Audit Audit `yaml:"audit,omitempty" json:"audit,omitzero"`
+	// Limits configures rate limits, caps, dampening and validation.
+	Limits Limits `yaml:"limits,omitempty" json:"limits,omitzero"`
 }
 
 // Admin configures the admin listener (metrics, admin API, dashboard).
@@ -92,6 +104,39 @@ type Server struct {
 	// RestartBackoffMax caps the delay between restarts of a stdio
 	// upstream.
 	RestartBackoffMax Duration `yaml:"restart_backoff_max" json:"restart_backoff_max"`
+	// Trusted says the server's tool annotations (read-only, destructive,
+	// ...) may be believed; otherwise they are ignored and only
+	// servers.<name>.tools overrides count.
+	Trusted bool `yaml:"trusted,omitempty" json:"trusted,omitempty"`
+	// Pin is what happens when a tool's definition changes after it was
+	// first seen: enforce (the default: quarantine until approved),
+	// auto_accept (record the change and accept it) or off.
+	Pin string `yaml:"pin" json:"pin"`
+	// Tools override annotations, timeouts and duplicate handling per tool
+	// (keyed by the server's own tool name).
+	Tools map[string]*ToolOverride `yaml:"tools,omitempty" json:"tools,omitempty"`
+	// URLs are replicas of an HTTP upstream, used instead of URL; new
+	// sessions go to the least busy healthy replica.
+	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
+	// MaxResponseBytes caps one upstream message; 0 means 16 MiB.
+	MaxResponseBytes int64 `yaml:"max_response_bytes,omitempty" json:"max_response_bytes,omitempty"`
+	// HealthCheck probes HTTP replicas actively; zero interval disables it.
+	HealthCheck HealthCheck `yaml:"health_check,omitempty" json:"health_check,omitzero"`
+	// Breaker fails calls fast while a replica keeps failing.
+	Breaker Breaker `yaml:"breaker,omitempty" json:"breaker,omitzero"`
+}
+
+// HealthCheck configures active health checks of HTTP replicas.
+type HealthCheck struct {
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+}
+
+// Breaker is a per-replica circuit breaker.
+type Breaker struct {
+	// Failures in a row open the breaker; 0 means 5.
+	Failures int `yaml:"failures,omitempty" json:"failures,omitempty"`
+	// Cooldown is how long it stays open before one trial call; 0 means 10s.
+	Cooldown Duration `yaml:"cooldown,omitempty" json:"cooldown,omitempty"`
 }
 
 // IsStdio reports whether the server is a stdio process rather than an HTTP

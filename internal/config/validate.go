@@ -38,6 +38,11 @@ func (c *Config) Validate() error {
 	c.Auth.validate(&ps)
 	c.validateTLS(&ps)
 	c.validateIdentity(&ps)
+	c.validatePolicy(&ps)
+	c.validateStore(&ps)
+	c.validateTelemetry(&ps)
+	c.validateAudit(&ps)
+	c.validateLimits(&ps)
 	return ps.err()
 }
 
