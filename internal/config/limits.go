@@ -65,4 +65,6 @@ type Dampening struct {
 }
 
 // IsZero reports whether the section is absent.
-func (d Dampening) IsZero() bool { return d.CoalesceReads == nil && d.Window == 0 && d.DuplicateWrites == "" }
+func (d Dampening) IsZero() bool {
+	return d.CoalesceReads == nil && d.Window == 0 && d.DuplicateWrites == ""
+}
