@@ -16,6 +16,8 @@ Commands:
   serve      run the gateway from a config file
   validate   check a config file and print every problem
   demo       run the gateway in front of a built-in demo server
+  ctl        operate on the gateway's state (approve changed tools)
+  audit      verify audit files
   version    print the version
 
 Run "mcpgate <command> --help" for a command's flags.
@@ -38,6 +40,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validateCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "ctl":
+		return ctlCmd(args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
