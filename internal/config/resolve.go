@@ -24,6 +24,8 @@ func (c *Config) ResolveSecrets() error {
 	}
 	c.Auth.resolveSecrets(&ps)
 	c.Identity.resolveSecrets(&ps)
+	c.Telemetry.Tracing.resolveSecrets(&ps)
+	c.Audit.resolveSecrets(&ps)
 	return ps.err()
 }
 
