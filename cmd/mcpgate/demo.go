@@ -34,7 +34,7 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	go demo.Serve(ctx, ln, buildVersion())
 
-	yaml := fmt.Sprintf("listen: %q\nadmin: {listen: %q}\nlog: {format: text}\nservers:\n  demo:\n    url: http://%s/mcp\n", *listen, *adminAddr, ln.Addr())
+	yaml := fmt.Sprintf("listen: %q\nadmin: {listen: %q}\nlog: {format: text}\nstore: {path: \":memory:\"}\nservers:\n  demo:\n    url: http://%s/mcp\n", *listen, *adminAddr, ln.Addr())
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		fmt.Fprintln(stderr, "mcpgate demo:", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	_ "time/tzdata" // policy rules may name time zones; hosts may lack the files
 )
 
 const usage = `mcpgate is a production gateway for the Model Context Protocol.

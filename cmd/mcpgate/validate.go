@@ -28,7 +28,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	// Build the gateway without listening: keys, certificates and CA files
 	// are loaded as serve would load them.
-	g, err := gateway.New(cfg, gateway.Options{Version: buildVersion()})
+	g, err := gateway.New(cfg, gateway.Options{Version: buildVersion(), CheckOnly: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "config %s: %v\n", path, err)
 		return 1

@@ -212,12 +212,27 @@ func (s *clientSession) mergedList(ctx context.Context, method string) ([][]byte
 	s.mu.Unlock()
 
 	perServer := make([][][]byte, len(ups))
+	indexes := make([]*toolIndex, len(ups))
 	errs := make([]error, len(ups))
 	var wg sync.WaitGroup
 	for i, up := range ups {
-		wg.Go(func() { perServer[i], errs[i] = s.fetchAll(ctx, up, method, kind.member) })
+		wg.Go(func() {
+			if method == "tools/list" {
+				// The listing also rebuilds the server's tool index.
+				up.tools.mu.Lock()
+				toolsGen := up.tools.gen
+				up.tools.mu.Unlock()
+				perServer[i], errs[i] = s.fetchAll(ctx, up, method, kind.member)
+				if errs[i] == nil {
+					indexes[i] = s.indexTools(ctx, up, perServer[i], toolsGen)
+				}
+				return
+			}
+			perServer[i], errs[i] = s.fetchAll(ctx, up, method, kind.member)
+		})
 	}
 	wg.Wait()
+	filter := s.g.filtersLists()
 
 	var items [][]byte
 	resources := map[string]string{}
@@ -231,6 +246,9 @@ func (s *clientSession) mergedList(ctx context.Context, method string) ([][]byte
 			continue
 		}
 		for _, it := range perServer[i] {
+			if filter && !s.visible(ctx, up.srv, method, it, indexes[i]) {
+				continue
+			}
 			switch {
 			case kind.namespaced:
 				name, _ := mcpwire.StringValue(field(it, "name"))

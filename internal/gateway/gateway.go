@@ -10,18 +10,25 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/policy"
 	"github.com/mcpgate/mcpgate/internal/session"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/telemetry"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 	"github.com/mcpgate/mcpgate/internal/upstreamid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options are the gateway's collaborators and tunables. The zero value is
@@ -33,9 +40,15 @@ type Options struct {
 	Authenticator Authenticator
 	Authorizer    Authorizer
 	Limiter       Limiter
-	PageSize      int           // items per page of merged lists; default 1000
-	DialTimeout   time.Duration // bound on connecting one upstream at initialize; default 10s
-	EventBuffer   int           // events kept per stream for resumption; default 256
+	// Store holds tool pins; nil opens the config's store.path (owned and
+	// closed by the gateway).
+	Store *store.Store
+	// CheckOnly builds the gateway to check a config (mcpgate validate):
+	// persistent state is not opened or created.
+	CheckOnly   bool
+	PageSize    int           // items per page of merged lists; default 1000
+	DialTimeout time.Duration // bound on connecting one upstream at initialize; default 10s
+	EventBuffer int           // events kept per stream for resumption; default 256
 }
 
 // Gateway is the data plane built from one config.
@@ -51,9 +64,23 @@ type Gateway struct {
 	handler  http.Handler
 	tls      *tls.Config        // the data listener's; nil without tls
 	signer   *upstreamid.Signer // signs the identity asserted upstream; nil without a key
+	store    *store.Store       // tool pins; nil when no server pins its tools
+	ownStore bool
+	metrics  *telemetry.Metrics
+	audit    *audit.Auditor // nil without audit sinks
+	tracing  *telemetry.Tracing
+	traceAll bool // an exporter is configured: every request gets a span
 	draining atomic.Bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
+
+	policyOn bool // an authorizer is configured: lists are filtered
+
+	catMu    sync.Mutex                 // guards catNames
+	catNames map[string]map[string]bool // tool names listed per server, for metrics
+
+	pinMu       sync.Mutex      // guards quarantined
+	quarantined map[string]bool // definitions already reported as quarantined
 }
 
 // server is one configured upstream server.
@@ -79,8 +106,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			opts.Authenticator = anonymous{}
 		}
 	}
+	policyOn := opts.Authorizer != nil
 	if opts.Authorizer == nil {
+		p, err := policy.New(cfg.Policy)
+		if err != nil {
+			return nil, err
+		}
 		opts.Authorizer = allowAll{}
+		if p.Enabled() {
+			opts.Authorizer, policyOn = policyAuthorizer{p}, true
+		}
 	}
 	if opts.Limiter == nil {
 		opts.Limiter = unlimited{}
@@ -106,8 +141,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			IdleTimeout:     cfg.Sessions.IdleTimeout.D(),
 			MaxPerPrincipal: cfg.Sessions.MaxPerPrincipal,
 		}),
-		limits: mcpwire.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth},
-		stop:   make(chan struct{}),
+		limits:      mcpwire.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth},
+		stop:        make(chan struct{}),
+		quarantined: make(map[string]bool),
+		catNames:    make(map[string]map[string]bool),
+		policyOn:    policyOn,
 	}
 	hp, err := newHostPolicy(cfg)
 	if err != nil {
@@ -125,13 +163,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("identity: %w", err)
 		}
 	}
+	if g.tracing, err = telemetry.NewTracing(context.Background(), cfg.Telemetry.Tracing, opts.Version); err != nil {
+		return nil, fmt.Errorf("telemetry.tracing: %w", err)
+	}
+	g.traceAll = cfg.Telemetry.Tracing.Exporter != "" && cfg.Telemetry.Tracing.Exporter != telemetry.ExporterNone
 	for name, sc := range cfg.Servers {
 		hook, err := g.identityHook(name, sc)
 		if err != nil {
 			g.closeDialers()
 			return nil, fmt.Errorf("server %s: %w", name, err)
 		}
-		d, err := newDialer(name, sc, opts.Logger, hook)
+		d, err := newDialer(name, sc, opts.Logger, g.traceHook(hook))
 		if err != nil {
 			g.closeDialers()
 			return nil, fmt.Errorf("server %s: %w", name, err)
@@ -144,9 +186,30 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 	}
 	slices.Sort(g.names)
-	g.handler = observe(g.logger, http.HandlerFunc(g.route))
+	g.metrics = telemetry.NewMetrics(opts.Version, g.names)
+	for _, name := range g.names {
+		g.metrics.SetUpstreamUp(name, g.servers[name].dialer.Health().Up)
+	}
+	if err := g.openStore(); err != nil {
+		g.closeDialers()
+		return nil, err
+	}
+	if cfg.Audit.Enabled() && !opts.CheckOnly {
+		a, err := audit.New(cfg.Audit, audit.Options{Logger: opts.Logger, Metrics: g.metrics.AuditRecord})
+		if err != nil {
+			g.closeDialers()
+			g.closeStore()
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		g.audit = a
+	}
+	g.handler = observe(g.logger, g.metrics, http.HandlerFunc(g.route))
 	g.wg.Add(1)
 	go g.expireSessions()
+	if g.store != nil {
+		g.wg.Add(1)
+		go g.watchPins()
+	}
 	return g, nil
 }
 
@@ -230,6 +293,7 @@ func (e *endpoint) aggregate() bool { return e.server == nil }
 // serverHealthChanged tells aggregate sessions that lack a recovered server
 // to list again.
 func (g *Gateway) serverHealthChanged(srv *server, up bool) {
+	g.metrics.SetUpstreamUp(srv.name, up)
 	if !up {
 		g.logger.Warn("upstream down; its tools drop out of /mcp until it recovers", "server", srv.name, "error", srv.dialer.Health().LastError)
 		return
@@ -280,7 +344,61 @@ func (g *Gateway) Close() {
 	g.wg.Wait()
 	g.sessions.Close()
 	g.closeDialers()
+	g.closeStore()
+	if g.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := g.tracing.Shutdown(ctx); err != nil {
+			g.logger.Warn("flushing traces", "error", err)
+		}
+		cancel()
+	}
+	if g.audit != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+		if err := g.audit.Close(ctx); err != nil {
+			g.logger.Error("closing the audit trail", "error", err)
+		}
+		cancel()
+	}
 }
+
+func (g *Gateway) closeStore() {
+	if g.ownStore && g.store != nil {
+		g.store.Close()
+	}
+}
+
+// openStore opens the tool pin store, unless the caller gave one or no
+// server pins its tools.
+func (g *Gateway) openStore() error {
+	if g.opts.Store != nil {
+		g.store = g.opts.Store
+		return nil
+	}
+	pinning := false
+	for _, s := range g.servers {
+		pinning = pinning || s.cfg.Pin != config.PinOff
+	}
+	if !pinning {
+		return nil
+	}
+	if g.opts.CheckOnly {
+		if p := g.cfg.Store.Path; p != ":memory:" {
+			if _, err := os.Stat(filepath.Dir(p)); err != nil {
+				return fmt.Errorf("store.path: directory of %s: %w", p, err)
+			}
+		}
+		return nil
+	}
+	st, err := store.Open(context.Background(), g.cfg.Store.Path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	g.store, g.ownStore = st, true
+	return nil
+}
+
+// Gatherer returns the gateway's metrics, for the admin listener.
+func (g *Gateway) Gatherer() prometheus.Gatherer { return g.metrics.Gatherer() }
 
 func (g *Gateway) closeDialers() {
 	for _, s := range g.servers {

@@ -53,6 +53,10 @@ func startRecordingMCP(t *testing.T) *recordingMCP {
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "returns its text"}, func(_ context.Context, _ *mcp.CallToolRequest, in echoInput) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 	})
+	// The longest tool name the specification allows.
+	mcp.AddTool(s, &mcp.Tool{Name: strings.Repeat("a", 128)}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
 	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
 	u := &recordingMCP{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -449,8 +453,10 @@ func TestTransportHygiene(t *testing.T) {
 		check    func(*testing.T, rawResponse) // further checks
 	}{
 		{
+			// The session's first call lists the server's tools first:
+			// the gateway needs the tool's annotations and pin.
 			name: "positive control: tools/call echo", body: echoCall(1, "hello through the gateway"),
-			status: http.StatusOK, forwarded: 1,
+			status: http.StatusOK, forwarded: 2,
 			check: func(t *testing.T, r rawResponse) {
 				if got := echoText(t, rpcMessage(t, r)); got != "hello through the gateway" {
 					t.Errorf("echo returned %q", got)
@@ -667,7 +673,7 @@ func TestTransportHygiene(t *testing.T) {
 			calls = append(calls, r.RPCMethod)
 		}
 	}
-	want := []string{"initialize", "notifications/initialized", "tools/call", "tools/list", "tools/call", "tools/call", "tools/call", "tools/call"}
+	want := []string{"initialize", "notifications/initialized", "tools/list", "tools/call", "tools/list", "tools/call", "tools/call", "tools/call", "tools/call"}
 	if !slices.Equal(calls, want) {
 		t.Errorf("upstream POSTs over the whole test: %q, want %q", calls, want)
 	}

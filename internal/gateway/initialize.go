@@ -48,6 +48,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, ep *endpoin
 		return
 	}
 	s.id = id
+	g.metrics.SessionOpened()
 	rec.set(func(rec *record) { rec.sessionID = id })
 	var result []byte
 	if ep.aggregate() {

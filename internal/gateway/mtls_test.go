@@ -107,6 +107,7 @@ servers:
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
+	useTempStore(t, cfg)
 	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // record is the access record of one HTTP request, filled in by each stage
@@ -17,6 +21,7 @@ import (
 type record struct {
 	start   time.Time
 	logger  *slog.Logger
+	metrics *telemetry.Metrics
 	pending atomic.Int32 // parties that must finish before the record is written
 
 	mu        sync.Mutex // guards the fields below
@@ -30,7 +35,9 @@ type record struct {
 	tool      string
 	method    string
 	outcome   string
+	rule      string // the policy rule that denied
 	err       error
+	span      trace.Span // the server span, ended with the record; nil if none
 }
 
 type recordKey struct{}
@@ -91,6 +98,19 @@ func (r *record) write() {
 		slog.String("outcome", outcome),
 		slog.Float64("duration_ms", float64(time.Since(r.start).Microseconds())/1000),
 	}
+	if r.rule != "" {
+		attrs = append(attrs, slog.String("rule", r.rule))
+	}
+	if r.span != nil {
+		if sc := r.span.SpanContext(); sc.IsValid() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
+		msg := ""
+		if r.err != nil {
+			msg = outcome
+		}
+		telemetry.EndSpan(r.span, outcome, 0, msg)
+	}
 	if r.err != nil {
 		attrs = append(attrs, slog.String("error", r.err.Error()))
 	}
@@ -99,6 +119,11 @@ func (r *record) write() {
 		level = slog.LevelWarn
 	}
 	r.logger.LogAttrs(context.Background(), level, "request", attrs...)
+	tool := ""
+	if r.method == "tools/call" {
+		tool = r.tool
+	}
+	r.metrics.Request(r.method, r.server, tool, outcome, time.Since(r.start))
 }
 
 // statusWriter remembers the status code written.
@@ -125,9 +150,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // observe is the outermost stage: it gives every request an ID and writes
 // exactly one access record for it.
-func observe(logger *slog.Logger, next http.Handler) http.Handler {
+func observe(logger *slog.Logger, metrics *telemetry.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &record{start: time.Now(), logger: logger, requestID: newRequestID(), httpVerb: r.Method, path: r.URL.Path}
+		rec := &record{start: time.Now(), logger: logger, metrics: metrics, requestID: newRequestID(), httpVerb: r.Method, path: r.URL.Path}
 		rec.pending.Store(1)
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("X-Request-Id", rec.requestID)
@@ -135,4 +160,24 @@ func observe(logger *slog.Logger, next http.Handler) http.Handler {
 		rec.set(func(rec *record) { rec.status = sw.status })
 		rec.done()
 	})
+}
+
+// startSpan starts the server span of a client message and returns the
+// request carrying it. Without an exporter, a span is only made to carry
+// a client's own trace context through to the upstream.
+func (g *Gateway) startSpan(r *http.Request, msg *mcpwire.Message) *http.Request {
+	if !g.traceAll && r.Header.Get("Traceparent") == "" {
+		if tp, _ := telemetry.MetaTraceContext(msg.Params); tp == "" {
+			return r
+		}
+	}
+	ctx, span := g.tracing.StartServer(r.Context(), r, telemetry.RPCInfo{
+		Method:          msg.Method,
+		ID:              msg.ID,
+		SessionID:       r.Header.Get("Mcp-Session-Id"),
+		ProtocolVersion: r.Header.Get("Mcp-Protocol-Version"),
+		Params:          msg.Params,
+	})
+	recordFrom(ctx).set(func(rec *record) { rec.span = span })
+	return r.WithContext(ctx)
 }

@@ -7,15 +7,21 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/telemetry"
 	"github.com/mcpgate/mcpgate/internal/upstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // JSON-RPC error codes the gateway uses for its own refusals (the
-// implementation-defined server range).
+// implementation-defined server range). -32001 and -32003 to -32005 are
+// avoided: the Go SDK reads them as its own transport errors, and a client
+// built on it takes -32003 for a closed connection.
 const (
-	codeDenied      = -32003
+	codeDenied      = -32030
 	codeRateLimited = -32029
 	codeUpstream    = -32050
 )
@@ -28,35 +34,58 @@ type target struct {
 	params []byte
 	tool   string
 	local  func(w http.ResponseWriter, r *http.Request, msg *mcpwire.Message)
+
+	info     *toolInfo // the tool of a tools/call
+	call     *Call     // what Authorize and Limit decided on
+	toolsGen uint64    // the tool index generation when a tools/list was sent
+	done     func()    // releases the call's concurrency slots; nil if none
 }
 
 // handleRequest runs a client request through Authorize, Limit, Route and
 // Upstream.
 func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, msg *mcpwire.Message) {
-	rec := recordFrom(r.Context())
+	ctx := r.Context()
+	rec := recordFrom(ctx)
 	fail := func(e *httpError) {
 		rec.setOutcome(e.Outcome, e.Err)
 		e.render(w, msg.ID)
 	}
-	t, herr := s.routeRequest(r.Context(), msg)
+	t, herr := s.routeRequest(ctx, msg)
 	if herr != nil {
 		fail(herr)
 		return
 	}
-	call := &Call{Principal: s.principal, SessionID: s.id, Method: msg.Method, Tool: t.tool, Params: t.params}
+	call := s.baseCall(msg.Method)
+	call.Tool, call.Params = t.tool, t.params
 	if t.server != nil {
 		call.Server = t.server.name
 	}
 	rec.set(func(rec *record) { rec.server, rec.tool = call.Server, call.Tool })
-	if d := s.g.opts.Authorizer.Authorize(r.Context(), call); !d.Allow {
-		reason := d.Reason
-		if reason == "" {
-			reason = "not allowed by policy"
+	switch msg.Method {
+	case "tools/call":
+		if t.server != nil {
+			if t.info, herr = s.resolveTool(ctx, t); herr != nil {
+				if herr.Outcome == outcomeDenied {
+					s.auditDenial(ctx, call, herr, "tool-pin")
+				}
+				fail(herr)
+				return
+			}
+			a := t.info.annotations
+			call.ReadOnly, call.Destructive, call.Idempotent, call.OpenWorld = a.readOnly, a.destructive, a.idempotent, a.openWorld
 		}
-		fail(&httpError{Code: codeDenied, Msg: reason, Outcome: outcomeDenied})
+		call.Args = field(t.params, "arguments")
+	case "prompts/get":
+		call.Args = field(t.params, "arguments")
+	case "resources/read":
+		call.URI, _ = mcpwire.StringValue(field(t.params, "uri"))
+	}
+	t.call = call
+	if herr := s.authorize(ctx, call); herr != nil {
+		fail(herr)
 		return
 	}
-	if ok, retry := s.g.opts.Limiter.Limit(r.Context(), call); !ok {
+	if ok, retry := s.g.opts.Limiter.Limit(ctx, call); !ok {
 		secs := max(int(retry.Seconds()+0.999), 1)
 		fail(&httpError{Code: codeRateLimited, Msg: fmt.Sprintf("rate limit reached; retry after %ds", secs),
 			Data: []byte(`{"retryAfterSeconds":` + strconv.Itoa(secs) + `}`), Outcome: outcomeRateLimited})
@@ -66,7 +95,63 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 		t.local(w, r, msg)
 		return
 	}
+	if herr := s.auditGate(t); herr != nil {
+		fail(herr)
+		return
+	}
 	s.forward(w, r, msg, t)
+}
+
+// resolveTool finds the tool a tools/call names in its server's listing.
+// Unknown and quarantined tools are refused here, before any policy runs:
+// a model that guesses a name learns what exists from tools/list.
+func (s *clientSession) resolveTool(ctx context.Context, t *target) (*toolInfo, *httpError) {
+	up, err := s.upstream(ctx, t.server)
+	if err != nil {
+		return nil, s.upstreamFailure(t.server.name, err)
+	}
+	ti, err := s.lookupTool(ctx, up, t.tool)
+	if err != nil {
+		return nil, s.upstreamFailure(t.server.name, err)
+	}
+	name := t.tool
+	if s.ep.aggregate() {
+		name, _ = catalog.Qualify(t.server.name, t.tool)
+	}
+	if ti == nil {
+		return nil, &httpError{Code: mcpwire.CodeInvalidParams, Msg: fmt.Sprintf("unknown tool %q; list tools to see the available names", truncate(name, 128)), Outcome: outcomeInvalid}
+	}
+	if ti.quarantined {
+		return nil, &httpError{Code: codeDenied, Msg: fmt.Sprintf("tool %q changed since it was approved and is unavailable until an operator reviews it", truncate(name, 128)), Outcome: outcomeDenied}
+	}
+	return ti, nil
+}
+
+// authorize runs the Authorize stage: dry-run rules and evaluation
+// problems are logged and counted; a denial gets the rule's public reason.
+func (s *clientSession) authorize(ctx context.Context, call *Call) *httpError {
+	d := s.g.opts.Authorizer.Authorize(ctx, call)
+	for _, rule := range d.DryRun {
+		s.g.metrics.PolicyDryRun(rule)
+		s.g.logger.Info("dry-run policy rule would change the decision", "rule", rule, "would_allow", !d.Allow,
+			"session_id", s.id, "principal", call.Principal.String(), "server", call.Server, "tool", call.Tool, "method", call.Method)
+	}
+	if d.Err != nil {
+		s.g.logger.Warn("policy evaluation failed; the call is refused", "rule", d.Rule, "error", d.Err,
+			"session_id", s.id, "server", call.Server, "tool", call.Tool, "method", call.Method)
+	}
+	if d.Allow {
+		return nil
+	}
+	s.g.metrics.PolicyDenied(call.Server, call.Tool, d.Rule)
+	recordFrom(ctx).set(func(rec *record) { rec.rule = d.Rule })
+	reason := d.Reason
+	if reason == "" {
+		reason = "not allowed by policy"
+	}
+	e := &httpError{Code: codeDenied, Msg: reason, Outcome: outcomeDenied}
+	s.auditDenial(ctx, call, e, d.Rule)
+	return e
 }
 
 // routeRequest resolves a request to its server. On a single-server
@@ -109,48 +194,35 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 	rec := recordFrom(r.Context())
 	up, err := s.upstream(r.Context(), t.server)
 	if err != nil {
-		s.upstreamError(w, rec, msg.ID, t.server.name, err)
+		t.release()
+		s.forwardFailed(w, r, msg.ID, t, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.upstreamContext(s.ctx, callTool(t)), t.server.cfg.ResponseTimeout.D())
-	// Map the client's request ID before sending: a cancellation may come
-	// before the upstream answers anything.
-	upID := up.conn.NewID()
-	key := idKey(msg.ID)
-	s.mu.Lock()
-	s.inflight[key] = inflightCall{up: up, id: upID}
-	s.mu.Unlock()
-	stream, err := up.conn.Call(ctx, upID, t.method, t.params)
+	c := s.startCall(r, msg, t, up)
+	stream, err := up.conn.Call(c.ctx, c.id, t.method, c.params)
 	if err != nil {
-		cancel()
-		s.mu.Lock()
-		delete(s.inflight, key)
-		s.mu.Unlock()
-		s.upstreamError(w, rec, msg.ID, t.server.name, err)
+		c.finish(outcomeTransportError)
+		s.forwardFailed(w, r, msg.ID, t, err)
 		return
 	}
-	finish := func() {
-		stream.Close()
-		cancel()
-		s.mu.Lock()
-		delete(s.inflight, key)
-		s.mu.Unlock()
-	}
+	c.stream = stream
 	// Mirror the upstream's choice of body: a single JSON response stays
 	// JSON; an event stream is relayed event by event as it arrives.
 	var first *mcpwire.Message
 	if !stream.Streaming() {
 		first, err = stream.Next()
 		if err != nil {
-			finish()
-			s.upstreamError(w, rec, msg.ID, t.server.name, err)
+			c.finish(outcomeTransportError)
+			s.forwardFailed(w, r, msg.ID, t, err)
 			return
 		}
 		if isFinal(first, stream) {
-			finish()
-			classify(rec, msg.Method, first)
+			outcome := classify(rec, msg.Method, first)
+			data := s.final(c.ctx, up, t, first, msg.ID)
+			s.auditCall(r.Context(), t, outcome, nil, nil)
+			c.finish(outcome)
 			w.Header().Set("Content-Type", "application/json")
-			w.Write(mcpwire.WithID(first, msg.ID))
+			w.Write(data)
 			return
 		}
 	}
@@ -159,20 +231,24 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 	go func() {
 		defer rec.done()
 		defer log.close()
-		defer finish()
+		outcome := outcomeTransportError
+		defer func() { c.finish(outcome) }()
 		m := first
 		for {
 			if m == nil {
 				if m, err = stream.Next(); err != nil {
 					e := s.upstreamFailure(t.server.name, err)
 					rec.setOutcome(e.Outcome, e.Err)
+					s.auditCall(r.Context(), t, e.Outcome, err, nil)
 					log.append(mcpwire.NewError(msg.ID, e.Code, e.Msg, nil))
 					return
 				}
 			}
 			if isFinal(m, stream) {
-				classify(rec, msg.Method, m)
-				log.append(mcpwire.WithID(m, msg.ID))
+				outcome = classify(rec, msg.Method, m)
+				data := s.final(c.ctx, up, t, m, msg.ID)
+				s.auditCall(r.Context(), t, outcome, nil, nil)
+				log.append(data)
 				return
 			}
 			if data := s.toClient(up, m, nil); data != nil {
@@ -184,25 +260,127 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 	s.tail(w, r, log, 1)
 }
 
+// upstreamCall is one request in flight to an upstream.
+type upstreamCall struct {
+	s      *clientSession
+	t      *target
+	up     *upstreamSession
+	ctx    context.Context
+	cancel context.CancelFunc
+	id     []byte // the upstream-scoped request ID
+	key    string // the client's request ID, as an inflight key
+	params []byte // as sent: with the gateway's trace context in _meta
+	stream upstream.Stream
+	span   trace.Span // nil when the request is not traced
+	start  time.Time
+}
+
+// startCall prepares an upstream call: its deadline (the tool's timeout or
+// the server's), its span, and the mapping of the client's request ID,
+// registered before sending because a cancellation may come before the
+// upstream answers anything.
+func (s *clientSession) startCall(r *http.Request, msg *mcpwire.Message, t *target, up *upstreamSession) *upstreamCall {
+	timeout := t.server.cfg.ResponseTimeout.D()
+	if o := t.server.cfg.Tools[t.tool]; o != nil && t.method == "tools/call" && o.Timeout > 0 {
+		timeout = o.Timeout.D()
+	}
+	ctx, cancel := context.WithTimeout(s.upstreamContext(s.ctx, callTool(t)), timeout)
+	c := &upstreamCall{s: s, t: t, up: up, ctx: ctx, cancel: cancel, id: up.conn.NewID(), key: idKey(msg.ID), params: t.params, start: time.Now()}
+	if span := trace.SpanFromContext(r.Context()); span.SpanContext().IsValid() {
+		c.ctx, c.span = s.g.tracing.StartClient(trace.ContextWithSpan(c.ctx, span), telemetry.ClientCall{
+			Server:          t.server.name,
+			Replica:         replicaOf(up),
+			Method:          t.method,
+			ID:              c.id,
+			ProtocolVersion: up.conn.ProtocolVersion(),
+			Target:          t.tool,
+			Address:         t.server.cfg.URL,
+		})
+		c.params = s.g.tracing.InjectMeta(c.ctx, t.params)
+	}
+	if t.method == "tools/list" {
+		up.tools.mu.Lock()
+		t.toolsGen = up.tools.gen
+		up.tools.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.inflight[c.key] = inflightCall{up: up, id: c.id}
+	s.mu.Unlock()
+	return c
+}
+
+// finish releases what the call held and records how it went upstream.
+func (c *upstreamCall) finish(outcome string) {
+	if c.stream != nil {
+		c.stream.Close()
+	}
+	c.cancel()
+	c.s.mu.Lock()
+	delete(c.s.inflight, c.key)
+	c.s.mu.Unlock()
+	c.t.release()
+	c.s.g.metrics.UpstreamRequest(c.t.server.name, replicaOf(c.up), c.t.method, outcome, time.Since(c.start))
+	if c.span != nil {
+		telemetry.EndSpan(c.span, outcome, 0, "")
+	}
+}
+
+// final turns the upstream's response into the client's: its ID, and on a
+// single-server endpoint a list filtered to what the session may see.
+func (s *clientSession) final(ctx context.Context, up *upstreamSession, t *target, m *mcpwire.Message, clientID []byte) []byte {
+	if m.Kind == mcpwire.KindResponse && !s.ep.aggregate() && s.g.filtersLists() {
+		if _, ok := listKinds[t.method]; ok {
+			res, err := s.filterResult(ctx, up, t, m.Result)
+			if err != nil {
+				e := s.upstreamFailure(up.srv.name, err)
+				return mcpwire.NewError(clientID, e.Code, e.Msg, nil)
+			}
+			return mcpwire.NewResult(clientID, res)
+		}
+	}
+	return mcpwire.WithID(m, clientID)
+}
+
+// release gives back the call's concurrency slots, once.
+func (t *target) release() {
+	if t.done != nil {
+		t.done()
+		t.done = nil
+	}
+}
+
+// replicaOf names the replica an upstream session is pinned to, for
+// metrics and spans.
+func replicaOf(up *upstreamSession) string {
+	if r, ok := up.conn.(interface{ Replica() string }); ok {
+		return r.Replica()
+	}
+	return ""
+}
+
 func isFinal(m *mcpwire.Message, st upstream.Stream) bool {
 	return (m.Kind == mcpwire.KindResponse || m.Kind == mcpwire.KindError) && string(m.ID) == string(st.ID())
 }
 
 // classify sets the outcome from the upstream's response.
-func classify(rec *record, method string, m *mcpwire.Message) {
+func classify(rec *record, method string, m *mcpwire.Message) string {
+	outcome := outcomeOK
+	var err error
 	switch {
 	case m.Kind == mcpwire.KindError:
-		rec.setOutcome(outcomeProtocolError, fmt.Errorf("upstream error code %d", m.ErrorCode))
+		outcome, err = outcomeProtocolError, fmt.Errorf("upstream error code %d", m.ErrorCode)
 	case method == "tools/call" && string(field(m.Result, "isError")) == "true":
-		rec.setOutcome(outcomeToolError, nil)
-	default:
-		rec.setOutcome(outcomeOK, nil)
+		outcome = outcomeToolError
 	}
+	rec.setOutcome(outcome, err)
+	return outcome
 }
 
-func (s *clientSession) upstreamError(w http.ResponseWriter, rec *record, id []byte, server string, err error) {
-	e := s.upstreamFailure(server, err)
-	rec.setOutcome(e.Outcome, e.Err)
+// forwardFailed answers a call the upstream did not complete.
+func (s *clientSession) forwardFailed(w http.ResponseWriter, r *http.Request, id []byte, t *target, err error) {
+	e := s.upstreamFailure(t.server.name, err)
+	recordFrom(r.Context()).setOutcome(e.Outcome, e.Err)
+	s.auditCall(r.Context(), t, e.Outcome, err, nil)
 	e.render(w, id)
 }
 
@@ -231,6 +409,11 @@ func (s *clientSession) upstreamFailure(server string, err error) *httpError {
 // over the stream.
 func (s *clientSession) tail(w http.ResponseWriter, r *http.Request, log *eventLog, from int) {
 	sw := newSSEWriter(w)
+	kind := telemetry.StreamPost
+	if log == s.standalone {
+		kind = telemetry.StreamGet
+	}
+	defer s.g.metrics.StreamOpened(kind)()
 	detach := log.attach()
 	defer log.detach(detach)
 	if s.version >= "2025-11-25" {

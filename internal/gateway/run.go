@@ -71,7 +71,7 @@ func (g *Gateway) Serve(ctx context.Context, ls Listeners) error {
 		adm = &http.Server{Handler: admin.Handler(func() (bool, any) {
 			rd := g.Readiness()
 			return rd.Ready, rd
-		}), ReadHeaderTimeout: 10 * time.Second}
+		}, admin.WithMetrics(g.Gatherer())), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- adm.Serve(ls.Admin) }()
 	}
 	var serveErr error

@@ -15,16 +15,17 @@ import (
 // upstream session per server it uses, created lazily and reused for every
 // call, and the gateway's own SSE streams to the client.
 type clientSession struct {
-	g          *Gateway
-	id         string
-	ep         *endpoint
-	principal  identity.Principal
-	client     string // the client's self-declared clientInfo.name
-	version    string // negotiated with the client
-	initParams []byte // the client's initialize params, forwarded to upstreams
-	ctx        context.Context
-	cancel     context.CancelFunc
-	standalone *eventLog // the GET stream
+	g             *Gateway
+	id            string
+	ep            *endpoint
+	principal     identity.Principal
+	client        string // the client's self-declared clientInfo.name
+	clientVersion string // and clientInfo.version
+	version       string // negotiated with the client
+	initParams    []byte // the client's initialize params, forwarded to upstreams
+	ctx           context.Context
+	cancel        context.CancelFunc
+	standalone    *eventLog // the GET stream
 
 	mu         sync.Mutex // guards the fields below
 	closed     bool
@@ -42,9 +43,10 @@ type clientSession struct {
 
 // upstreamSession is the session's connection to one server.
 type upstreamSession struct {
-	srv  *server
-	conn upstream.Conn
-	caps capabilities
+	srv   *server
+	conn  upstream.Conn
+	caps  capabilities
+	tools toolSet
 }
 
 // srvReq is a server→client request relayed with a gateway-issued ID.
@@ -67,20 +69,21 @@ type inflightCall struct {
 func newClientSession(g *Gateway, ep *endpoint, p identity.Principal, version string, params []byte) *clientSession {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &clientSession{
-		g:          g,
-		ep:         ep,
-		principal:  p,
-		client:     clientName(params),
-		version:    version,
-		initParams: params,
-		ctx:        ctx,
-		cancel:     cancel,
-		standalone: newEventLog("0", g.opts.EventBuffer),
-		ups:        make(map[string]*upstreamSession),
-		dialing:    make(map[string]chan struct{}),
-		logs:       make(map[string]*eventLog),
-		srvReqs:    make(map[string]srvReq),
-		inflight:   make(map[string]inflightCall),
+		g:             g,
+		ep:            ep,
+		principal:     p,
+		client:        clientName(params),
+		clientVersion: clientVersion(params),
+		version:       version,
+		initParams:    params,
+		ctx:           ctx,
+		cancel:        cancel,
+		standalone:    newEventLog("0", g.opts.EventBuffer),
+		ups:           make(map[string]*upstreamSession),
+		dialing:       make(map[string]chan struct{}),
+		logs:          make(map[string]*eventLog),
+		srvReqs:       make(map[string]srvReq),
+		inflight:      make(map[string]inflightCall),
 	}
 }
 
@@ -93,6 +96,9 @@ func (s *clientSession) Close() {
 		return
 	}
 	s.closed = true
+	if s.id != "" {
+		s.g.metrics.SessionClosed()
+	}
 	ups := make([]*upstreamSession, 0, len(s.ups))
 	for _, up := range s.ups {
 		ups = append(ups, up)
@@ -267,6 +273,9 @@ func (s *clientSession) toClient(up *upstreamSession, m *mcpwire.Message, client
 		}
 		return mcpwire.WithID(m, clientID)
 	case mcpwire.KindRequest:
+		if !s.serverRequestAllowed(up, m) {
+			return nil
+		}
 		s.mu.Lock()
 		s.nextSrvReq++
 		gid := "mcpgate-" + strconv.FormatInt(s.nextSrvReq, 10)
@@ -282,20 +291,59 @@ func (s *clientSession) toClient(up *upstreamSession, m *mcpwire.Message, client
 		s.mu.Unlock()
 		return mcpwire.WithID(m, quote(gid))
 	default:
-		s.noticeNotification(m.Method)
+		s.noticeNotification(up, m.Method)
 		return m.Raw
 	}
 }
 
+// serverRequestAllowed applies policy to a server→client request
+// (sampling, elicitation, roots). A refused one is answered to the server
+// with an error and never reaches the client.
+func (s *clientSession) serverRequestAllowed(up *upstreamSession, m *mcpwire.Message) bool {
+	if !s.g.policyOn || m.Method == "ping" {
+		return true
+	}
+	c := s.baseCall(m.Method)
+	c.Server = up.srv.name
+	d := s.g.opts.Authorizer.Authorize(s.ctx, c)
+	if d.Allow {
+		return true
+	}
+	s.g.metrics.PolicyDenied(up.srv.name, "", d.Rule)
+	s.g.logger.Info("server request refused by policy", "server", up.srv.name, "method", m.Method, "rule", d.Rule,
+		"session_id", s.id, "principal", s.principal.String())
+	reason := d.Reason
+	if reason == "" {
+		reason = "not allowed by policy"
+	}
+	go s.send(s.ctx, up, mcpwire.NewError(m.ID, codeDenied, reason, nil))
+	return false
+}
+
 // noticeNotification keeps the session's catalog in step with upstream
 // list changes.
-func (s *clientSession) noticeNotification(method string) {
+func (s *clientSession) noticeNotification(up *upstreamSession, method string) {
 	switch method {
-	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
+	case "notifications/tools/list_changed":
+		up.tools.invalidate()
+		fallthrough
+	case "notifications/prompts/list_changed", "notifications/resources/list_changed":
 		s.mu.Lock()
 		s.cat.invalidate()
 		s.mu.Unlock()
 	}
+}
+
+// toolsChanged re-reads every server's tools (after an approval) and tells
+// the client to list again.
+func (s *clientSession) toolsChanged() {
+	s.mu.Lock()
+	for _, up := range s.ups {
+		up.tools.invalidate()
+	}
+	s.cat.invalidate()
+	s.mu.Unlock()
+	s.standalone.append(mcpwire.NewNotification("notifications/tools/list_changed", nil))
 }
 
 // newPostLog creates the event log of a POST's SSE response, keeping the

@@ -24,24 +24,36 @@ type Authenticator interface {
 // Call is what authorization and limits decide on: one client request after
 // routing, with the server and tool it resolves to.
 type Call struct {
-	Principal identity.Principal
-	SessionID string
-	Method    string
-	Server    string // "" for requests the gateway answers itself
-	Tool      string // the server's own tool or prompt name
-	Params    []byte // raw params as the upstream will receive them
+	Principal     identity.Principal
+	ClientName    string // the client's self-declared clientInfo
+	ClientVersion string
+	SessionID     string
+	Method        string
+	Server        string // "" for requests the gateway answers itself
+	Tool          string // the server's own tool or prompt name
+	URI           string // the resource of resources/read
+	Params        []byte // raw params as the upstream will receive them
+	Args          []byte // tools/call arguments, nil when absent
+
+	// The tool's effective annotations (tools/call only).
+	ReadOnly, Destructive, Idempotent, OpenWorld bool
 }
 
 // Decision is an authorization outcome.
 type Decision struct {
 	Allow  bool
-	Rule   string // the rule that decided, for logs and audit
-	Reason string // short public reason for a denial
+	Rule   string   // the rule that decided, for logs and audit
+	Reason string   // short public reason for a denial
+	DryRun []string // dry-run rules that would have changed the outcome
+	Err    error    // an evaluation problem, for the log only
 }
 
-// Authorizer decides whether a call may proceed.
+// Authorizer decides whether a call may proceed, and whether a catalog
+// item is shown at all: Visible sees a Call without arguments and must be
+// false only when every call of the item would be refused.
 type Authorizer interface {
 	Authorize(ctx context.Context, c *Call) Decision
+	Visible(ctx context.Context, c *Call) bool
 }
 
 // Limiter decides whether a call fits its limits; when not, retryAfter says
@@ -63,6 +75,7 @@ func (anonymous) Authenticate(*http.Request) (identity.Principal, bool, error) {
 type allowAll struct{}
 
 func (allowAll) Authorize(context.Context, *Call) Decision { return Decision{Allow: true} }
+func (allowAll) Visible(context.Context, *Call) bool       { return true }
 
 // unlimited is the limiter while no limits are configured.
 type unlimited struct{}

@@ -168,6 +168,7 @@ func startGateway(t testing.TB, yaml string, opts gateway.Options) *testGateway 
 	if err := cfg.ResolveSecrets(); err != nil {
 		t.Fatalf("secrets: %v", err)
 	}
+	useTempStore(t, cfg)
 	logs := &syncBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -187,6 +188,13 @@ func startGateway(t testing.TB, yaml string, opts gateway.Options) *testGateway 
 		}
 	})
 	return tg
+}
+
+// useTempStore keeps a test's tool pins out of the working directory.
+func useTempStore(t testing.TB, cfg *config.Config) {
+	if cfg.Store.Path == config.Default().Store.Path {
+		cfg.Store.Path = filepath.Join(t.TempDir(), "mcpgate.db")
+	}
 }
 
 // syncBuffer is a goroutine-safe log sink.

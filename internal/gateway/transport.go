@@ -139,6 +139,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, ep *endpoint
 		return
 	}
 	rec.set(func(rec *record) { rec.method = msg.Method })
+	r = g.startSpan(r, msg)
 	if msg.Method == "server/discover" {
 		fail(unsupportedVersion(statelessVersion), msg.ID)
 		return

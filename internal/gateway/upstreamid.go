@@ -56,6 +56,14 @@ func clientName(initParams []byte) string {
 	return name
 }
 
+func clientVersion(initParams []byte) string {
+	v, _ := mcpwire.StringValue(field(field(initParams, "clientInfo"), "version"))
+	if len(v) > maxClientName {
+		v = strings.ToValidUTF8(v[:maxClientName], "")
+	}
+	return v
+}
+
 // valuesOf is a context that is cancelled like its embedded Context but
 // holds only the values of another: an upstream session outlives the
 // request that dialed it and must not keep that request's values.
@@ -124,4 +132,16 @@ func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	// Short: a verifier meeting an unknown kid should find it soon.
 	w.Header().Set("Cache-Control", "max-age=60")
 	w.Write(g.signer.JWKS())
+}
+
+// traceHook adds the trace context of an upstream request's span after
+// the identity hook, so a client's traceparent never stands in for the
+// gateway's.
+func (g *Gateway) traceHook(identity func(context.Context, http.Header)) func(context.Context, http.Header) {
+	return func(ctx context.Context, h http.Header) {
+		if identity != nil {
+			identity(ctx, h)
+		}
+		g.tracing.Inject(ctx, h)
+	}
 }
