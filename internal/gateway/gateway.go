@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/limit"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/policy"
 	"github.com/mcpgate/mcpgate/internal/session"
@@ -53,26 +54,28 @@ type Options struct {
 
 // Gateway is the data plane built from one config.
 type Gateway struct {
-	cfg      *config.Config
-	opts     Options
-	logger   *slog.Logger
-	servers  map[string]*server
-	names    []string // sorted server names
-	sessions *session.Store[*clientSession]
-	hosts    hostPolicy
-	limits   mcpwire.Limits
-	handler  http.Handler
-	tls      *tls.Config        // the data listener's; nil without tls
-	signer   *upstreamid.Signer // signs the identity asserted upstream; nil without a key
-	store    *store.Store       // tool pins; nil when no server pins its tools
-	ownStore bool
-	metrics  *telemetry.Metrics
-	audit    *audit.Auditor // nil without audit sinks
-	tracing  *telemetry.Tracing
-	traceAll bool // an exporter is configured: every request gets a span
-	draining atomic.Bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	cfg       *config.Config
+	opts      Options
+	logger    *slog.Logger
+	servers   map[string]*server
+	names     []string // sorted server names
+	sessions  *session.Store[*clientSession]
+	hosts     hostPolicy
+	limits    mcpwire.Limits
+	handler   http.Handler
+	tls       *tls.Config        // the data listener's; nil without tls
+	signer    *upstreamid.Signer // signs the identity asserted upstream; nil without a key
+	store     *store.Store       // tool pins; nil when no server pins its tools
+	ownStore  bool
+	metrics   *telemetry.Metrics
+	audit     *audit.Auditor // nil without audit sinks
+	tracing   *telemetry.Tracing
+	limiter   *limit.Limiter // caps and dampening; also the rate limits unless Options.Limiter is set
+	coalescer *limit.Coalescer[sharedResult]
+	traceAll  bool // an exporter is configured: every request gets a span
+	draining  atomic.Bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
 
 	policyOn bool // an authorizer is configured: lists are filtered
 
@@ -117,8 +120,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			opts.Authorizer, policyOn = policyAuthorizer{p}, true
 		}
 	}
+	lim, err := limit.New(cfg.Limits, cfg.State, limit.Options{Logger: opts.Logger, SessionTTL: cfg.Sessions.IdleTimeout.D()})
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
 	if opts.Limiter == nil {
-		opts.Limiter = unlimited{}
+		opts.Limiter = rateLimiter{lim}
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 1000
@@ -146,6 +153,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		quarantined: make(map[string]bool),
 		catNames:    make(map[string]map[string]bool),
 		policyOn:    policyOn,
+		limiter:     lim,
+		coalescer:   limit.NewCoalescer[sharedResult](),
 	}
 	hp, err := newHostPolicy(cfg)
 	if err != nil {
@@ -345,6 +354,7 @@ func (g *Gateway) Close() {
 	g.sessions.Close()
 	g.closeDialers()
 	g.closeStore()
+	g.limiter.Close()
 	if g.tracing != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := g.tracing.Shutdown(ctx); err != nil {

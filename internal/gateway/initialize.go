@@ -37,6 +37,17 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, ep *endpoin
 		version = latestVersion
 		params = mcpwire.ReplaceParamsField(params, "protocolVersion", quote(version))
 	}
+	c := &Call{Principal: p, Method: msg.Method}
+	if ep.server != nil {
+		c.Server = ep.server.name
+	}
+	if v := g.opts.Limiter.Limit(r.Context(), c); !v.Allowed {
+		// A flood of new sessions is refused at the HTTP level.
+		e := g.limited(w, c.Server, v)
+		e.Status = http.StatusTooManyRequests
+		fail(e)
+		return
+	}
 	s := newClientSession(g, ep, p, version, params)
 	id, err := g.sessions.Create(p.Key(), s)
 	if err != nil {

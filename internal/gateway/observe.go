@@ -38,6 +38,8 @@ type record struct {
 	rule      string // the policy rule that denied
 	err       error
 	span      trace.Span // the server span, ended with the record; nil if none
+	shared    bool       // the answer came from an identical call in flight
+	flags     []string   // such as duplicate
 }
 
 type recordKey struct{}
@@ -100,6 +102,12 @@ func (r *record) write() {
 	}
 	if r.rule != "" {
 		attrs = append(attrs, slog.String("rule", r.rule))
+	}
+	if r.shared {
+		attrs = append(attrs, slog.Bool("shared", true))
+	}
+	if len(r.flags) > 0 {
+		attrs = append(attrs, slog.Any("flags", r.flags))
 	}
 	if r.span != nil {
 		if sc := r.span.SpanContext(); sc.IsValid() {

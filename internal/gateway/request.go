@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +38,9 @@ type target struct {
 	call     *Call     // what Authorize and Limit decided on
 	toolsGen uint64    // the tool index generation when a tools/list was sent
 	done     func()    // releases the call's concurrency slots; nil if none
+	shareKey string    // identical read-only calls in flight share one upstream call
+	writeKey string    // a write tracked for duplicate detection
+	flags    []string  // audit flags, such as duplicate
 }
 
 // handleRequest runs a client request through Authorize, Limit, Route and
@@ -85,11 +87,11 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 		fail(herr)
 		return
 	}
-	if ok, retry := s.g.opts.Limiter.Limit(ctx, call); !ok {
-		secs := max(int(retry.Seconds()+0.999), 1)
-		fail(&httpError{Code: codeRateLimited, Msg: fmt.Sprintf("rate limit reached; retry after %ds", secs),
-			Data: []byte(`{"retryAfterSeconds":` + strconv.Itoa(secs) + `}`), Outcome: outcomeRateLimited})
-		return
+	if msg.Method != "ping" {
+		if v := s.g.opts.Limiter.Limit(ctx, call); !v.Allowed {
+			fail(s.g.limited(w, call.Server, v))
+			return
+		}
 	}
 	if t.local != nil {
 		t.local(w, r, msg)
@@ -97,6 +99,22 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 	}
 	if herr := s.auditGate(t); herr != nil {
 		fail(herr)
+		return
+	}
+	if herr := s.acquire(ctx, w, t); herr != nil {
+		fail(herr)
+		return
+	}
+	if herr := s.dampen(ctx, t); herr != nil {
+		t.release()
+		fail(herr)
+		return
+	}
+	if t.flags != nil {
+		rec.set(func(rec *record) { rec.flags = t.flags })
+	}
+	if t.shareKey != "" {
+		s.forwardShared(w, r, msg, t)
 		return
 	}
 	s.forward(w, r, msg, t)
@@ -195,10 +213,11 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 	up, err := s.upstream(r.Context(), t.server)
 	if err != nil {
 		t.release()
+		s.recordWrite(t, outcomeTransportError, false)
 		s.forwardFailed(w, r, msg.ID, t, err)
 		return
 	}
-	c := s.startCall(r, msg, t, up)
+	c := s.startCall(s.ctx, r, msg, t, up)
 	stream, err := up.conn.Call(c.ctx, c.id, t.method, c.params)
 	if err != nil {
 		c.finish(outcomeTransportError)
@@ -219,7 +238,7 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 		if isFinal(first, stream) {
 			outcome := classify(rec, msg.Method, first)
 			data := s.final(c.ctx, up, t, first, msg.ID)
-			s.auditCall(r.Context(), t, outcome, nil, nil)
+			s.auditCall(r.Context(), t, outcome, nil, t.flags)
 			c.finish(outcome)
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(data)
@@ -239,7 +258,7 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 				if m, err = stream.Next(); err != nil {
 					e := s.upstreamFailure(t.server.name, err)
 					rec.setOutcome(e.Outcome, e.Err)
-					s.auditCall(r.Context(), t, e.Outcome, err, nil)
+					s.auditCall(r.Context(), t, e.Outcome, err, t.flags)
 					log.append(mcpwire.NewError(msg.ID, e.Code, e.Msg, nil))
 					return
 				}
@@ -247,7 +266,7 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 			if isFinal(m, stream) {
 				outcome = classify(rec, msg.Method, m)
 				data := s.final(c.ctx, up, t, m, msg.ID)
-				s.auditCall(r.Context(), t, outcome, nil, nil)
+				s.auditCall(r.Context(), t, outcome, nil, t.flags)
 				log.append(data)
 				return
 			}
@@ -279,12 +298,12 @@ type upstreamCall struct {
 // the server's), its span, and the mapping of the client's request ID,
 // registered before sending because a cancellation may come before the
 // upstream answers anything.
-func (s *clientSession) startCall(r *http.Request, msg *mcpwire.Message, t *target, up *upstreamSession) *upstreamCall {
+func (s *clientSession) startCall(parent context.Context, r *http.Request, msg *mcpwire.Message, t *target, up *upstreamSession) *upstreamCall {
 	timeout := t.server.cfg.ResponseTimeout.D()
 	if o := t.server.cfg.Tools[t.tool]; o != nil && t.method == "tools/call" && o.Timeout > 0 {
 		timeout = o.Timeout.D()
 	}
-	ctx, cancel := context.WithTimeout(s.upstreamContext(s.ctx, callTool(t)), timeout)
+	ctx, cancel := context.WithTimeout(s.upstreamContext(parent, callTool(t)), timeout)
 	c := &upstreamCall{s: s, t: t, up: up, ctx: ctx, cancel: cancel, id: up.conn.NewID(), key: idKey(msg.ID), params: t.params, start: time.Now()}
 	if span := trace.SpanFromContext(r.Context()); span.SpanContext().IsValid() {
 		c.ctx, c.span = s.g.tracing.StartClient(trace.ContextWithSpan(c.ctx, span), telemetry.ClientCall{
@@ -319,6 +338,7 @@ func (c *upstreamCall) finish(outcome string) {
 	delete(c.s.inflight, c.key)
 	c.s.mu.Unlock()
 	c.t.release()
+	c.s.recordWrite(c.t, outcome, c.stream != nil)
 	c.s.g.metrics.UpstreamRequest(c.t.server.name, replicaOf(c.up), c.t.method, outcome, time.Since(c.start))
 	if c.span != nil {
 		telemetry.EndSpan(c.span, outcome, 0, "")
@@ -380,7 +400,7 @@ func classify(rec *record, method string, m *mcpwire.Message) string {
 func (s *clientSession) forwardFailed(w http.ResponseWriter, r *http.Request, id []byte, t *target, err error) {
 	e := s.upstreamFailure(t.server.name, err)
 	recordFrom(r.Context()).setOutcome(e.Outcome, e.Err)
-	s.auditCall(r.Context(), t, e.Outcome, err, nil)
+	s.auditCall(r.Context(), t, e.Outcome, err, t.flags)
 	e.render(w, id)
 }
 

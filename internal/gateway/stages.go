@@ -56,10 +56,19 @@ type Authorizer interface {
 	Visible(ctx context.Context, c *Call) bool
 }
 
-// Limiter decides whether a call fits its limits; when not, retryAfter says
-// when it may.
+// Limiter decides whether a call fits its rate limits and budgets.
 type Limiter interface {
-	Limit(ctx context.Context, c *Call) (allowed bool, retryAfter time.Duration)
+	Limit(ctx context.Context, c *Call) LimitVerdict
+}
+
+// LimitVerdict is a Limiter's outcome. A refusal carries the public
+// message that names the limit and when to retry.
+type LimitVerdict struct {
+	Allowed    bool
+	Limit      string        // the limit that refused
+	RetryAfter time.Duration // 0 when waiting does not help
+	Message    string
+	Data       []byte // the JSON-RPC error's data
 }
 
 // anonymous is the authenticator used while no authentication is
@@ -80,7 +89,7 @@ func (allowAll) Visible(context.Context, *Call) bool       { return true }
 // unlimited is the limiter while no limits are configured.
 type unlimited struct{}
 
-func (unlimited) Limit(context.Context, *Call) (bool, time.Duration) { return true, 0 }
+func (unlimited) Limit(context.Context, *Call) LimitVerdict { return LimitVerdict{Allowed: true} }
 
 // IsLoopback reports whether a listen address binds only loopback.
 func IsLoopback(addr string) bool {

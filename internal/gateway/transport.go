@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -206,6 +207,15 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, ep *endpoint,
 		return
 	}
 	rec.set(func(rec *record) { rec.sessionID = s.id; rec.method = "GET stream" })
+	release, ok := g.limiter.AcquireStream(p.Key())
+	if !ok {
+		rec.setOutcome(outcomeRateLimited, nil)
+		w.Header().Set("Retry-After", "5")
+		(&httpError{Status: http.StatusTooManyRequests, Code: mcpwire.CodeInvalidRequest,
+			Msg: fmt.Sprintf("too many open streams for this caller (limit %d); close one and retry", g.limiter.StreamCap())}).render(w, nil)
+		return
+	}
+	defer release()
 	if herr := s.serveStream(w, r); herr != nil {
 		rec.setOutcome(herr.Outcome, herr.Err)
 		herr.render(w, nil)
