@@ -6,7 +6,8 @@ import (
 )
 
 // ResolveSecrets reads every reference in c — the header and env values of
-// each server, and the introspection client secrets — and keeps the result
+// each server, the introspection client secrets, the tracing headers, the
+// audit key and DSN and the Redis URL — and keeps the result
 // in the Value, where [Value.Resolved] returns it. Each environment
 // variable must be set and non-empty and each file readable and non-empty.
 // It reports every failure as [Problems]; the references that did resolve
@@ -26,6 +27,11 @@ func (c *Config) ResolveSecrets() error {
 	c.Identity.resolveSecrets(&ps)
 	c.Telemetry.Tracing.resolveSecrets(&ps)
 	c.Audit.resolveSecrets(&ps)
+	if c.State.Redis != nil {
+		m := map[string]Value{"url": c.State.Redis.URL}
+		resolveAll(&ps, "state.redis", m)
+		c.State.Redis.URL = m["url"]
+	}
 	return ps.err()
 }
 

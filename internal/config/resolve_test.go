@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -114,5 +115,37 @@ servers:
 `))
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestResolveStateAndAudit(t *testing.T) {
+	t.Setenv("MCPGATE_TEST_REDIS", "redis://:s3cret-pass@127.0.0.1:6379/15")
+	t.Setenv("MCPGATE_TEST_AUDIT", "0123456789abcdef0123456789abcdef")
+	c, err := Parse([]byte(`
+state:
+  redis: {url: {env: MCPGATE_TEST_REDIS}}
+audit:
+  key: {env: MCPGATE_TEST_AUDIT}
+  stdout: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ResolveSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.State.Redis.URL.Resolved(); got != "redis://:s3cret-pass@127.0.0.1:6379/15" {
+		t.Errorf("state.redis.url resolved to %q", got)
+	}
+	if got := c.Audit.Key.Resolved(); got != "0123456789abcdef0123456789abcdef" {
+		t.Errorf("audit.key resolved to %q", got)
+	}
+
+	t.Setenv("MCPGATE_TEST_AUDIT", "too-short")
+	os.Unsetenv("MCPGATE_TEST_REDIS")
+	err = c.ResolveSecrets()
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 2 {
+		t.Fatalf("want two problems (short key, unset Redis URL), got %v", err)
 	}
 }

@@ -35,22 +35,32 @@ func validateServer(ps *Problems, name string, s *Server) {
 		ps.add(path, "must set url (an HTTP server) or command (a stdio server)")
 		return
 	}
-	hasURL, hasCommand := s.URL != "", s.Command != nil
+	hasURL, hasURLs, hasCommand := s.URL != "", s.URLs != nil, s.Command != nil
+	isHTTP := hasURL || hasURLs
 	switch {
 	case hasURL && hasCommand:
 		ps.add(path, "must set only one of url (an HTTP server) or command (a stdio server), not both")
-	case !hasURL && !hasCommand:
+	case hasURLs && hasCommand:
+		ps.add(join(path, "urls"), "only an HTTP server takes urls; set urls (HTTP replicas) or command (a stdio server), not both")
+	case !isHTTP && !hasCommand:
 		ps.add(path, "must set url (an HTTP server) or command (a stdio server)")
+	}
+	if hasURL && hasURLs {
+		ps.add(join(path, "urls"), "set url (one endpoint) or urls (replicas), not both; list every replica in urls")
 	}
 	if hasURL {
 		if msg := upstreamURLProblem(s.URL); msg != "" {
 			ps.add(join(path, "url"), "%s", msg)
 		}
 	}
+	if hasURLs {
+		validateReplicaURLs(ps, join(path, "urls"), s.URLs)
+	}
 	if hasCommand {
 		validateCommand(ps, join(path, "command"), s.Command)
 	}
-	if len(s.Headers) > 0 && !hasURL {
+	validateResilience(ps, path, s, isHTTP)
+	if len(s.Headers) > 0 && !isHTTP {
 		ps.add(join(path, "headers"), "only an HTTP server (url) takes headers")
 	}
 	if len(s.Env) > 0 && !hasCommand {
@@ -67,6 +77,71 @@ func validateServer(ps *Problems, name string, s *Server) {
 	durationAtLeast(ps, join(path, "connect_timeout"), s.ConnectTimeout, time.Millisecond)
 	durationAtLeast(ps, join(path, "response_timeout"), s.ResponseTimeout, time.Millisecond)
 	durationAtLeast(ps, join(path, "restart_backoff_max"), s.RestartBackoffMax, time.Millisecond)
+}
+
+// Limits of the resilience settings (servers.<name>.urls,
+// max_response_bytes, health_check, breaker).
+const (
+	maxReplicas        = 64
+	minResponseBytes   = 1 << 10
+	maxResponseBytes   = 1 << 30
+	minHealthInterval  = time.Second
+	maxBreakerFailures = 1000
+	minBreakerCooldown = time.Second
+	maxBreakerCooldown = time.Hour
+)
+
+// validateReplicaURLs checks each replica like url, and the list as a
+// whole: not empty, no repeats, not too long.
+func validateReplicaURLs(ps *Problems, path string, urls []string) {
+	switch {
+	case len(urls) == 0:
+		ps.add(path, "must list at least one URL; use url for a single endpoint")
+	case len(urls) > maxReplicas:
+		ps.add(path, "lists %d URLs; at most %d replicas are supported", len(urls), maxReplicas)
+	}
+	seen := make(map[string]int, len(urls))
+	for i, u := range urls {
+		p := index(path, i)
+		if msg := upstreamURLProblem(u); msg != "" {
+			ps.add(p, "%s", msg)
+			continue
+		}
+		key := strings.ToLower(u)
+		if first, ok := seen[key]; ok {
+			ps.add(p, "repeats %s; each replica is listed once", index(path, first))
+			continue
+		}
+		seen[key] = i
+	}
+}
+
+// validateResilience checks max_response_bytes, health_check and breaker.
+// A stdio server has one process per session and is restarted with
+// backoff, so health checks and the breaker apply only to HTTP servers.
+func validateResilience(ps *Problems, path string, s *Server, isHTTP bool) {
+	if n := s.MaxResponseBytes; n != 0 && (n < minResponseBytes || n > maxResponseBytes) {
+		ps.add(join(path, "max_response_bytes"), "must be between %d (1 KiB) and %d (1 GiB), got %d", minResponseBytes, maxResponseBytes, n)
+	}
+	hc := join(path, "health_check")
+	if d := s.HealthCheck.Interval; d != 0 {
+		if !isHTTP {
+			ps.add(hc, "applies only to an HTTP server (url or urls); a stdio server is restarted when it exits")
+		} else {
+			durationAtLeast(ps, join(hc, "interval"), d, minHealthInterval)
+		}
+	}
+	br := join(path, "breaker")
+	if s.Breaker != (Breaker{}) && !isHTTP {
+		ps.add(br, "applies only to an HTTP server (url or urls); a stdio server that fails is restarted with backoff (restart_backoff_max)")
+		return
+	}
+	if n := s.Breaker.Failures; n != 0 && (n < 1 || n > maxBreakerFailures) {
+		ps.add(join(br, "failures"), "must be between 1 and %d, got %d", maxBreakerFailures, n)
+	}
+	if d := s.Breaker.Cooldown; d != 0 && (d.D() < minBreakerCooldown || d.D() > maxBreakerCooldown) {
+		ps.add(join(br, "cooldown"), "must be between %s and %s, got %s", Duration(minBreakerCooldown), Duration(maxBreakerCooldown), d)
+	}
 }
 
 func upstreamURLProblem(s string) string {
