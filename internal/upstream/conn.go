@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -25,7 +26,46 @@ var (
 	ErrProtocol = errors.New("upstream protocol violation")
 	// ErrClosed means the Conn was closed by the gateway.
 	ErrClosed = errors.New("upstream connection closed")
+	// ErrBreakerOpen means the replica's circuit breaker is open after
+	// repeated transport failures: the call was not sent. The error also
+	// carries the remaining pause; see [RetryAfter].
+	ErrBreakerOpen = errors.New("upstream circuit breaker open")
+	// ErrTooLarge means one upstream message exceeded the server's
+	// max_response_bytes. Errors wrapping it also wrap ErrProtocol.
+	ErrTooLarge = errors.New("upstream message too large")
 )
+
+// BreakerOpenError is returned while a replica's breaker is open. It wraps
+// [ErrBreakerOpen].
+type BreakerOpenError struct {
+	// Replica is the replica's label (host:port).
+	Replica string
+	// Remaining is how long calls stay paused; at least one second.
+	Remaining time.Duration
+}
+
+func (e *BreakerOpenError) Error() string {
+	return fmt.Sprintf("%v for replica %s; calls paused for %s", ErrBreakerOpen, e.Replica, e.Remaining)
+}
+
+// Unwrap makes errors.Is(err, ErrBreakerOpen) hold.
+func (e *BreakerOpenError) Unwrap() error { return ErrBreakerOpen }
+
+// RetryAfter reports how long the failure behind err is expected to last:
+// the remaining pause of an open circuit breaker, rounded up to whole
+// seconds. ok is false when err says nothing about it.
+func RetryAfter(err error) (d time.Duration, ok bool) {
+	var be *BreakerOpenError
+	if !errors.As(err, &be) {
+		return 0, false
+	}
+	return max((be.Remaining + time.Second - 1).Truncate(time.Second), time.Second), true
+}
+
+// tooLarge is the error for a message over limit bytes.
+func tooLarge(limit int) error {
+	return fmt.Errorf("%w: %w: larger than %d bytes", ErrTooLarge, ErrProtocol, limit)
+}
 
 // StatusError is an unexpected HTTP status from an upstream. Its body is
 // never kept: upstream bodies are not echoed to clients.
@@ -90,8 +130,17 @@ type Dialer interface {
 // messageLimits bounds what the gateway accepts from upstreams.
 var messageLimits = mcpwire.Limits{MaxDepth: 128}
 
-// maxMessageBytes caps one upstream message.
-const maxMessageBytes = 64 << 20
+// DefaultMaxResponseBytes caps one upstream message when the server sets no
+// max_response_bytes.
+const DefaultMaxResponseBytes = 16 << 20
+
+// maxBytes returns the message cap for a configured value (0: the default).
+func maxBytes(configured int64) int {
+	if configured <= 0 {
+		return DefaultMaxResponseBytes
+	}
+	return int(min(configured, 1<<40))
+}
 
 // decodeUpstream decodes an upstream message strictly.
 func decodeUpstream(b []byte) (*mcpwire.Message, error) {

@@ -26,7 +26,10 @@ type HTTPOptions struct {
 	Header          http.Header   // static headers (credentials already resolved)
 	ConnectTimeout  time.Duration // default 5s
 	ResponseTimeout time.Duration // default 5m; bounds each call and the initialize exchange
-	Logger          *slog.Logger
+	// MaxResponseBytes caps one upstream message (a JSON body or one SSE
+	// event); 0 means DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+	Logger           *slog.Logger
 	// RequestHeader, when set, adds headers to every request of a session
 	// (POST, GET and DELETE); ctx is that request's context: the caller's
 	// for a call, the Dial context's values for the GET stream and DELETE.
@@ -40,6 +43,7 @@ type HTTPOptions struct {
 // keep-alive connections.
 type HTTPDialer struct {
 	opts   HTTPOptions
+	max    int // message cap in bytes
 	client *http.Client
 	health *health
 	prober *prober
@@ -64,6 +68,7 @@ func NewHTTPDialer(opts HTTPOptions) *HTTPDialer {
 	}
 	d := &HTTPDialer{
 		opts:   opts,
+		max:    maxBytes(opts.MaxResponseBytes),
 		client: &http.Client{Transport: rt, CheckRedirect: noRedirects},
 		health: newHealth(30 * time.Second),
 	}
@@ -148,6 +153,7 @@ func (d *HTTPDialer) dial(ctx context.Context, params []byte) (*httpConn, error)
 		incoming: make(chan *mcpwire.Message, 64),
 		done:     make(chan struct{}),
 	}
+	c.cancels = newCancels(c.sendCancel)
 	ictx, icancel := context.WithTimeout(ctx, d.opts.ResponseTimeout)
 	defer icancel()
 	s, err := c.Call(ictx, c.NewID(), "initialize", params)
@@ -196,11 +202,12 @@ func mustField(obj []byte, key string) []byte {
 
 // httpConn is one upstream session over Streamable HTTP.
 type httpConn struct {
-	d      *HTTPDialer
-	ctx    context.Context // lives as long as the session
-	cancel context.CancelFunc
-	nextID atomic.Int64
-	wg     sync.WaitGroup
+	d       *HTTPDialer
+	ctx     context.Context // lives as long as the session
+	cancel  context.CancelFunc
+	nextID  atomic.Int64
+	wg      sync.WaitGroup
+	cancels *cancels
 
 	mu        sync.Mutex // guards the fields below
 	sessionID string
@@ -365,7 +372,9 @@ func validSessionID(s string) bool {
 // NewID implements Conn.
 func (c *httpConn) NewID() []byte { return strconv.AppendInt(nil, c.nextID.Add(1), 10) }
 
-// Call implements Conn.
+// Call implements Conn. If ctx ends before the response, the upstream
+// gets notifications/cancelled for the request (never for initialize,
+// which must not be cancelled).
 func (c *httpConn) Call(ctx context.Context, id []byte, method string, params []byte) (Stream, error) {
 	if err := c.ctx.Err(); err != nil && method != "initialize" {
 		return nil, c.errOr(ErrClosed)
@@ -374,34 +383,72 @@ func (c *httpConn) Call(ctx context.Context, id []byte, method string, params []
 	if err != nil {
 		return nil, err
 	}
+	var pc *pendingCall
+	if method != "initialize" {
+		pc = c.cancels.watch(ctx, id)
+	}
+	// end finishes the watch unless ctx ended: then the cancellation is
+	// under way.
+	end := func() {
+		if pc != nil && ctx.Err() == nil {
+			pc.done()
+		}
+	}
 	resp, err := c.do(req, method == "initialize")
 	if err != nil {
+		end()
 		return nil, err
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxMessageBytes+1))
-		resp.Body.Close()
+		m, err := c.readBody(resp)
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading response: %v", ErrUnavailable, err)
-		}
-		if len(body) > maxMessageBytes {
-			return nil, fmt.Errorf("%w: response larger than %d bytes", ErrProtocol, maxMessageBytes)
-		}
-		m, err := decodeUpstream(body)
-		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			end()
 			return nil, err
+		}
+		if pc != nil {
+			pc.done()
 		}
 		return &jsonStream{id: id, m: m}, nil
 	case "text/event-stream":
 		br := callReaders.Get().(*bufio.Reader)
 		br.Reset(resp.Body)
-		return &sseStream{c: c, ctx: ctx, id: id, body: resp.Body, r: &sseReader{r: br, max: maxMessageBytes}, pooled: br}, nil
+		return &sseStream{c: c, ctx: ctx, id: id, body: resp.Body, r: &sseReader{r: br, max: c.d.max}, pooled: br, pc: pc}, nil
 	default:
 		drainClose(resp)
+		end()
 		return nil, fmt.Errorf("%w: unexpected content type %q", ErrProtocol, ct)
 	}
+}
+
+// readBody reads a single-message JSON body of at most the server's
+// message cap. A larger body is abandoned: its connection is not reused,
+// the session is unaffected.
+func (c *httpConn) readBody(resp *http.Response) (*mcpwire.Message, error) {
+	defer resp.Body.Close()
+	if resp.ContentLength > int64(c.d.max) {
+		return nil, tooLarge(c.d.max)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.d.max)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading response: %v", ErrUnavailable, err)
+	}
+	if len(body) > c.d.max {
+		return nil, tooLarge(c.d.max)
+	}
+	return decodeUpstream(body)
+}
+
+// sendCancel delivers a notifications/cancelled unless the session ended.
+func (c *httpConn) sendCancel(ctx context.Context, msg []byte) error {
+	if c.ctx.Err() != nil {
+		return nil
+	}
+	return c.send(ctx, msg)
 }
 
 func (c *httpConn) errOr(def error) error {
@@ -413,6 +460,11 @@ func (c *httpConn) errOr(def error) error {
 
 // Send implements Conn.
 func (c *httpConn) Send(ctx context.Context, msg []byte) error {
+	c.cancels.relayed(msg)
+	return c.send(ctx, msg)
+}
+
+func (c *httpConn) send(ctx context.Context, msg []byte) error {
 	req, err := c.newRequest(ctx, http.MethodPost, msg)
 	if err != nil {
 		return err
@@ -465,12 +517,17 @@ func (c *httpConn) standalone() {
 			delay = minDelay
 			// A standalone stream mostly waits: a small buffer keeps idle
 			// sessions cheap.
-			r := newSSEReaderSize(resp.Body, maxMessageBytes, 1<<10)
+			r := newSSEReaderSize(resp.Body, c.d.max, 1<<10)
 			for {
 				ev, err := r.Next()
 				lastID = r.lastID
 				if ev.Retry > 0 {
 					delay = min(ev.Retry, maxDelay)
+				}
+				if errors.Is(err, errEventTooLarge) {
+					// Resuming after the event's own id (read before its
+					// data) skips it rather than fetching it again.
+					c.d.opts.Logger.Warn("dropped upstream message over max_response_bytes", "server", c.d.opts.Name, "limit", c.d.max)
 				}
 				if err != nil {
 					break

@@ -11,8 +11,13 @@ import (
 	"time"
 )
 
-// errEventTooLarge is returned when one SSE event exceeds the size cap.
+// errEventTooLarge is returned when one SSE event, or one line of it,
+// exceeds the size cap. Lines are capped too, so a stream that never ends
+// a line cannot grow a buffer without bound.
 var errEventTooLarge = errors.New("sse event too large")
+
+// maxEventID bounds the event IDs kept for resumption.
+const maxEventID = 1024
 
 // sseEvent is one dispatched server-sent event.
 type sseEvent struct {
@@ -91,7 +96,9 @@ func (s *sseReader) Next() (sseEvent, error) {
 			}
 			hasData = true
 		case "id":
-			if bytes.IndexByte(value, 0) < 0 {
+			// An ID goes back in a Last-Event-ID header: a huge one is
+			// ignored rather than sent.
+			if bytes.IndexByte(value, 0) < 0 && len(value) <= maxEventID {
 				s.lastID = string(value)
 			}
 		case "event":

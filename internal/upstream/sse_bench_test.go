@@ -41,7 +41,7 @@ func BenchmarkSSEReaderNext(b *testing.B) {
 			strings.Repeat("y", 64<<10) + "\"}]}}\n\n"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := newSSEReader(&benchRepeatReader{data: []byte(bc.stream)}, maxMessageBytes)
+			r := newSSEReader(&benchRepeatReader{data: []byte(bc.stream)}, DefaultMaxResponseBytes)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.stream)))
 			for b.Loop() {

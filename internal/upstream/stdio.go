@@ -27,7 +27,12 @@ type StdioOptions struct {
 	Dir             string
 	ResponseTimeout time.Duration // default 5m; bounds the initialize exchange
 	MaxBackoff      time.Duration // default 30s
-	Logger          *slog.Logger
+	// MaxResponseBytes caps one upstream message; 0 means
+	// DefaultMaxResponseBytes. The SDK transport reads a whole line before
+	// the gateway sees it, so the cap limits what is relayed, not what is
+	// read.
+	MaxResponseBytes int64
+	Logger           *slog.Logger
 }
 
 // StdioDialer starts one child process per upstream session: a stdio server
@@ -110,7 +115,9 @@ func (d *StdioDialer) dial(ctx context.Context, params []byte) (*stdioConn, erro
 		tokens:   make(map[string]*chanStream),
 		incoming: make(chan *mcpwire.Message, 64),
 		done:     make(chan struct{}),
+		max:      maxBytes(d.opts.MaxResponseBytes),
 	}
+	c.cancels = newCancels(c.send)
 	go c.readLoop()
 	ictx, cancel := context.WithTimeout(ctx, d.opts.ResponseTimeout)
 	defer cancel()
@@ -155,6 +162,8 @@ type stdioConn struct {
 	nextID  atomic.Int64
 	init    *mcpwire.Message
 	version string
+	max     int // message cap in bytes
+	cancels *cancels
 
 	mu      sync.Mutex             // guards the fields below
 	pending map[string]*chanStream // by upstream request ID
@@ -223,6 +232,10 @@ func (c *stdioConn) readLoop() {
 			c.d.opts.Logger.Warn("dropped malformed upstream message", "server", c.d.opts.Name, "error", err)
 			continue
 		}
+		if len(raw) > c.max {
+			c.tooLarge(m)
+			continue
+		}
 		c.route(m)
 	}
 }
@@ -263,10 +276,30 @@ func (c *stdioConn) route(m *mcpwire.Message) {
 	}
 }
 
+// tooLarge fails the call a response over the cap belongs to, and drops
+// any other message over it.
+func (c *stdioConn) tooLarge(m *mcpwire.Message) {
+	if m.Kind == mcpwire.KindResponse || m.Kind == mcpwire.KindError {
+		c.mu.Lock()
+		s := c.pending[string(m.ID)]
+		delete(c.pending, string(m.ID))
+		if s != nil && s.token != "" {
+			delete(c.tokens, s.token)
+		}
+		c.mu.Unlock()
+		if s != nil {
+			s.finish(tooLarge(c.max))
+			return
+		}
+	}
+	c.d.opts.Logger.Warn("dropped upstream message over max_response_bytes", "server", c.d.opts.Name, "limit", c.max)
+}
+
 // NewID implements Conn.
 func (c *stdioConn) NewID() []byte { return strconv.AppendInt(nil, c.nextID.Add(1), 10) }
 
-// Call implements Conn.
+// Call implements Conn. If ctx ends before the response, the server gets
+// notifications/cancelled for the request (never for initialize).
 func (c *stdioConn) Call(ctx context.Context, id []byte, method string, params []byte) (Stream, error) {
 	s := &chanStream{id: id, ctx: ctx, ch: make(chan *mcpwire.Message, 16), end: make(chan struct{})}
 	if meta, ok := mcpwire.ParamsField(params, "_meta"); ok {
@@ -292,15 +325,26 @@ func (c *stdioConn) Call(ctx context.Context, id []byte, method string, params [
 		}
 		c.mu.Unlock()
 	}
-	if err := c.Send(ctx, mcpwire.NewRequest(id, method, params)); err != nil {
+	if err := c.send(ctx, mcpwire.NewRequest(id, method, params)); err != nil {
 		s.release()
 		return nil, err
+	}
+	if method != "initialize" {
+		s.pc = c.cancels.watch(ctx, id)
 	}
 	return s, nil
 }
 
 // Send implements Conn.
 func (c *stdioConn) Send(ctx context.Context, msg []byte) error {
+	c.cancels.relayed(msg)
+	return c.send(ctx, msg)
+}
+
+func (c *stdioConn) send(ctx context.Context, msg []byte) error {
+	if c.Err() != nil {
+		return c.Err()
+	}
 	jm, err := jsonrpc.DecodeMessage(msg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
@@ -323,13 +367,27 @@ type chanStream struct {
 	err     error
 	release func()
 	done    bool
+	pc      *pendingCall // cancels the request if ctx ends first
 }
 
 func (s *chanStream) ID() []byte      { return s.id }
 func (s *chanStream) Streaming() bool { return false }
+
+// Close abandons the stream. The request is not cancelled, unless ctx
+// ended first.
 func (s *chanStream) Close() {
+	s.endWatch(false)
 	if s.release != nil {
 		s.release()
+	}
+}
+
+// endWatch ends the cancellation watch; unless answered, a watch whose ctx
+// ended is left to send its cancellation.
+func (s *chanStream) endWatch(answered bool) {
+	if s.pc != nil && (answered || s.ctx.Err() == nil) {
+		s.pc.done()
+		s.pc = nil
 	}
 }
 
@@ -356,9 +414,11 @@ func (s *chanStream) Next() (*mcpwire.Message, error) {
 	case m := <-s.ch:
 		if (m.Kind == mcpwire.KindResponse || m.Kind == mcpwire.KindError) && bytes.Equal(m.ID, s.id) {
 			s.done = true
+			s.endWatch(true)
 		}
 		return m, nil
 	case <-s.end:
+		s.endWatch(true)
 		return nil, s.err
 	case <-s.ctx.Done():
 		s.Close()

@@ -42,12 +42,20 @@ type sseStream struct {
 	done    bool
 	resumes int
 	pooled  *bufio.Reader // from callReaders, returned when the stream ends
+	pc      *pendingCall  // cancels the request if ctx ends first
 }
 
 func (s *sseStream) ID() []byte      { return s.id }
 func (s *sseStream) Streaming() bool { return true }
 
+// Close abandons the stream. The request is not cancelled, unless ctx
+// ended first.
 func (s *sseStream) Close() {
+	s.endWatch()
+	s.closeBody()
+}
+
+func (s *sseStream) closeBody() {
 	if s.body != nil {
 		s.body.Close()
 		s.body = nil
@@ -69,6 +77,15 @@ func (s *sseStream) finish() {
 		body.Close()
 	}
 	s.release()
+}
+
+// endWatch ends the cancellation watch unless ctx ended, in which case
+// the cancellation is under way.
+func (s *sseStream) endWatch() {
+	if s.pc != nil && s.ctx.Err() == nil {
+		s.pc.done()
+		s.pc = nil
+	}
 }
 
 func (s *sseStream) release() {
@@ -94,10 +111,20 @@ func (s *sseStream) Next() (*mcpwire.Message, error) {
 				return nil, s.ctx.Err()
 			}
 			if errors.Is(err, errEventTooLarge) {
+				// The request may still be running upstream (the large
+				// event need not be its response): stop it.
+				if s.pc != nil {
+					s.pc.cancel(reasonTooLarge)
+					s.pc = nil
+				}
 				s.Close()
-				return nil, fmt.Errorf("%w: event larger than %d bytes", ErrProtocol, maxMessageBytes)
+				return nil, tooLarge(s.r.max)
 			}
 			if rerr := s.resume(); rerr != nil {
+				if s.ctx.Err() != nil {
+					s.Close()
+					return nil, s.ctx.Err()
+				}
 				return nil, fmt.Errorf("%w: stream ended before the response", ErrUnavailable)
 			}
 			continue
@@ -109,6 +136,10 @@ func (s *sseStream) Next() (*mcpwire.Message, error) {
 		}
 		if (m.Kind == mcpwire.KindResponse || m.Kind == mcpwire.KindError) && bytes.Equal(m.ID, s.id) {
 			s.done = true
+			if s.pc != nil {
+				s.pc.done()
+				s.pc = nil
+			}
 			s.finish()
 		}
 		return m, nil
@@ -119,7 +150,7 @@ func (s *sseStream) Next() (*mcpwire.Message, error) {
 // transport allows when the server gave event IDs.
 func (s *sseStream) resume() error {
 	lastID, retry := s.r.lastID, s.r.retry
-	s.Close()
+	s.closeBody()
 	if lastID == "" || s.resumes >= 5 {
 		return errors.New("not resumable")
 	}
@@ -142,7 +173,7 @@ func (s *sseStream) resume() error {
 		return err
 	}
 	s.body = resp.Body
-	s.r = newSSEReader(resp.Body, maxMessageBytes)
+	s.r = newSSEReader(resp.Body, s.r.max)
 	s.r.lastID = lastID
 	return nil
 }

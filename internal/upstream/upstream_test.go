@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,9 +36,26 @@ type progressArgs struct {
 	Steps int `json:"steps"`
 }
 
+// serverState is what a test server's tools share with the test.
+type serverState struct {
+	started   chan struct{} // a hang call began
+	release   chan struct{} // closed: every hang call returns
+	ended     chan struct{} // a hang call's context ended
+	cancelled atomic.Int64  // hang calls whose context ended
+}
+
+func newServerState() *serverState {
+	return &serverState{started: make(chan struct{}, 64), release: make(chan struct{}), ended: make(chan struct{}, 64)}
+}
+
 // testServer is a Go SDK server with an echo tool and a tool that reports
 // progress.
-func testServer() *mcp.Server {
+func testServer() *mcp.Server { return testServerWith(newServerState()) }
+
+// testServerWith adds tools that hang until cancelled or released (hang),
+// answer with size bytes of text (big), and count hang calls whose context
+// ended (cancellations).
+func testServerWith(st *serverState) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream-test", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
 		Text string `json:"text"`
@@ -48,6 +67,25 @@ func testServer() *mcp.Server {
 			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: float64(i + 1), Total: float64(in.Steps)})
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "hang"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		st.started <- struct{}{}
+		select {
+		case <-ctx.Done():
+			st.cancelled.Add(1)
+			st.ended <- struct{}{}
+			return nil, nil, ctx.Err()
+		case <-st.release:
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil, nil
+		}
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "big"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+		Size int `json:"size"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", in.Size)}}}, nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "cancellations"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strconv.FormatInt(st.cancelled.Load(), 10)}}}, nil, nil
 	})
 	return s
 }
@@ -360,5 +398,45 @@ func TestHTTPConnectionsReused(t *testing.T) {
 	// slack for one reconnect.
 	if conns > 3 || streamed == 0 {
 		t.Fatalf("%d TCP connections for %d calls (%d streamed answers); want at most 3", conns, calls, streamed)
+	}
+}
+
+// TestStdioTimeoutAndSizeCap: over stdio too, a call whose context times
+// out is cancelled at the server, and a response over MaxResponseBytes
+// fails its call while the session goes on.
+func TestStdioTimeoutAndSizeCap(t *testing.T) {
+	d := NewStdioDialer(StdioOptions{Name: "t", Command: []string{os.Args[0], "-test.run=^$"},
+		Env: []string{"MCPGATE_TEST_STDIO_SERVER=1"}, MaxResponseBytes: 4096})
+	defer d.Close()
+	c, err := d.Dial(context.Background(), []byte(initParams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := call(ctx, c, "hang", `{}`); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hung call: %v, want context.DeadlineExceeded", err)
+	}
+	// The cancellation is delivered in the background: ask the server
+	// until its handler has seen it.
+	for i := 0; ; i++ {
+		m, err := call(context.Background(), c, "cancellations", `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(m.Result), `"text":"1"`) {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the server never saw the cancellation: %s", m.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := call(context.Background(), c, "big", `{"size":5000}`); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized answer: %v, want ErrTooLarge", err)
+	}
+	if m, err := call(context.Background(), c, "echo", `{"text":"after"}`); err != nil || !strings.Contains(string(m.Result), "after") {
+		t.Fatalf("call after an oversized answer: %v", err)
 	}
 }
