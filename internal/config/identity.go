@@ -87,6 +87,9 @@ func (s *Server) IdentityAudience() string {
 	if s.Identity != nil && s.Identity.JWT != nil && s.Identity.JWT.Audience != "" {
 		return s.Identity.JWT.Audience
 	}
+	if s.URL == "" && len(s.URLs) > 0 {
+		return s.URLs[0] // replicas are one server: one audience
+	}
 	return s.URL
 }
 

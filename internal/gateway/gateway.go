@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/argcheck"
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -72,7 +73,8 @@ type Gateway struct {
 	tracing   *telemetry.Tracing
 	limiter   *limit.Limiter // caps and dampening; also the rate limits unless Options.Limiter is set
 	coalescer *limit.Coalescer[sharedResult]
-	traceAll  bool // an exporter is configured: every request gets a span
+	schemas   *argcheck.Cache // nil when argument validation is off
+	traceAll  bool            // an exporter is configured: every request gets a span
 	draining  atomic.Bool
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -156,6 +158,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		limiter:     lim,
 		coalescer:   limit.NewCoalescer[sharedResult](),
 	}
+	if v := cfg.Limits.ValidateArguments; v == nil || *v {
+		g.schemas = argcheck.NewCache(0, opts.Logger)
+	}
 	hp, err := newHostPolicy(cfg)
 	if err != nil {
 		return nil, err
@@ -231,27 +236,36 @@ func newDialer(name string, sc *config.Server, logger *slog.Logger, hook func(co
 			env = append(env, k+"="+v.Resolved())
 		}
 		return upstream.NewStdioDialer(upstream.StdioOptions{
-			Name:            name,
-			Command:         sc.Command,
-			Env:             env,
-			Dir:             sc.Dir,
-			ResponseTimeout: sc.ResponseTimeout.D(),
-			MaxBackoff:      sc.RestartBackoffMax.D(),
-			Logger:          logger,
+			Name:             name,
+			Command:          sc.Command,
+			Env:              env,
+			Dir:              sc.Dir,
+			ResponseTimeout:  sc.ResponseTimeout.D(),
+			MaxBackoff:       sc.RestartBackoffMax.D(),
+			MaxResponseBytes: sc.MaxResponseBytes,
+			Logger:           logger,
 		}), nil
 	}
 	h := make(http.Header, len(sc.Headers))
 	for k, v := range sc.Headers {
 		h.Set(k, v.Resolved())
 	}
-	return upstream.NewHTTPDialer(upstream.HTTPOptions{
-		Name:            name,
-		URL:             sc.URL,
-		Header:          h,
-		ConnectTimeout:  sc.ConnectTimeout.D(),
-		ResponseTimeout: sc.ResponseTimeout.D(),
-		Logger:          logger,
-		RequestHeader:   hook,
+	// A single url is a replica set of one: it gets the breaker too.
+	return upstream.NewReplicaDialer(upstream.ReplicaOptions{
+		HTTPOptions: upstream.HTTPOptions{
+			Name:             name,
+			URL:              sc.URL,
+			Header:           h,
+			ConnectTimeout:   sc.ConnectTimeout.D(),
+			ResponseTimeout:  sc.ResponseTimeout.D(),
+			MaxResponseBytes: sc.MaxResponseBytes,
+			Logger:           logger,
+			RequestHeader:    hook,
+		},
+		URLs:                sc.URLs,
+		HealthCheckInterval: sc.HealthCheck.Interval.D(),
+		BreakerFailures:     sc.Breaker.Failures,
+		BreakerCooldown:     sc.Breaker.Cooldown.D(),
 	}), nil
 }
 

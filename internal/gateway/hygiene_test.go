@@ -53,6 +53,11 @@ func startRecordingMCP(t *testing.T) *recordingMCP {
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "returns its text"}, func(_ context.Context, _ *mcp.CallToolRequest, in echoInput) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 	})
+	// A tool taking any arguments, for nesting tests: echo's schema
+	// refuses unknown members.
+	mcp.AddTool(s, &mcp.Tool{Name: "any"}, func(context.Context, *mcp.CallToolRequest, map[string]any) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
 	// The longest tool name the specification allows.
 	mcp.AddTool(s, &mcp.Tool{Name: strings.Repeat("a", 128)}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{}, nil, nil
@@ -408,7 +413,7 @@ func padTo(t *testing.T, n int) string {
 // top-level object counting as 1).
 func nestedCall(id, depth int) string {
 	inner := depth - 3 // top-level object, params, arguments
-	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"deep","n":%s1%s}}}`,
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"any","arguments":{"text":"deep","n":%s1%s}}}`,
 		id, strings.Repeat("[", inner), strings.Repeat("]", inner))
 }
 

@@ -97,6 +97,10 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 		t.local(w, r, msg)
 		return
 	}
+	if herr := s.validateArgs(t); herr != nil {
+		fail(herr)
+		return
+	}
 	if herr := s.auditGate(t); herr != nil {
 		fail(herr)
 		return
@@ -143,6 +147,19 @@ func (s *clientSession) resolveTool(ctx context.Context, t *target) (*toolInfo, 
 		return nil, &httpError{Code: codeDenied, Msg: fmt.Sprintf("tool %q changed since it was approved and is unavailable until an operator reviews it", truncate(name, 128)), Outcome: outcomeDenied}
 	}
 	return ti, nil
+}
+
+// validateArgs refuses a tools/call whose arguments do not match the
+// tool's inputSchema, before it reaches the upstream.
+func (s *clientSession) validateArgs(t *target) *httpError {
+	if t.info == nil || s.g.schemas == nil {
+		return nil
+	}
+	err := t.info.validate(s.g.schemas, t.call.Args)
+	if err == nil {
+		return nil
+	}
+	return &httpError{Code: mcpwire.CodeInvalidParams, Msg: fmt.Sprintf("invalid arguments for tool %s: %v", s.publicToolName(t), err), Outcome: outcomeInvalid}
 }
 
 // authorize runs the Authorize stage: dry-run rules and evaluation
@@ -313,7 +330,7 @@ func (s *clientSession) startCall(parent context.Context, r *http.Request, msg *
 			ID:              c.id,
 			ProtocolVersion: up.conn.ProtocolVersion(),
 			Target:          t.tool,
-			Address:         t.server.cfg.URL,
+			Address:         replicaOf(up),
 		})
 		c.params = s.g.tracing.InjectMeta(c.ctx, t.params)
 	}
@@ -371,12 +388,7 @@ func (t *target) release() {
 
 // replicaOf names the replica an upstream session is pinned to, for
 // metrics and spans.
-func replicaOf(up *upstreamSession) string {
-	if r, ok := up.conn.(interface{ Replica() string }); ok {
-		return r.Replica()
-	}
-	return ""
-}
+func replicaOf(up *upstreamSession) string { return upstream.ReplicaOf(up.conn) }
 
 func isFinal(m *mcpwire.Message, st upstream.Stream) bool {
 	return (m.Kind == mcpwire.KindResponse || m.Kind == mcpwire.KindError) && string(m.ID) == string(st.ID())
@@ -416,6 +428,11 @@ func (s *clientSession) upstreamFailure(server string, err error) *httpError {
 		if !s.ep.aggregate() {
 			msg = "server " + server + " lost the session; initialize a new session"
 		}
+	case errors.Is(err, upstream.ErrBreakerOpen):
+		d, _ := upstream.RetryAfter(err)
+		msg = fmt.Sprintf("server %s is failing; calls are paused for %ds", server, int(d.Seconds()))
+	case errors.Is(err, upstream.ErrTooLarge):
+		msg = "server " + server + " sent a response larger than the gateway relays (max_response_bytes)"
 	case errors.Is(err, upstream.ErrProtocol):
 		msg = "server " + server + " sent an invalid response"
 	case errors.Is(err, upstream.ErrBackoff):

@@ -179,7 +179,7 @@ func (s *clientSession) dial(ctx context.Context, srv *server) (*upstreamSession
 	defer cancel()
 	conn, err := srv.dialer.Dial(dctx, s.initParams)
 	if err != nil {
-		if !errors.Is(err, upstream.ErrBackoff) {
+		if !errors.Is(err, upstream.ErrBackoff) && !errors.Is(err, upstream.ErrBreakerOpen) {
 			s.g.logger.Warn("upstream session failed", "server", srv.name, "session_id", s.id, "error", err)
 		}
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mcpgate/mcpgate/internal/argcheck"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -19,6 +20,21 @@ type toolInfo struct {
 	hash        string      // pin fingerprint of the definition
 	quarantined bool        // changed since approval; hidden and refused
 	inputSchema []byte
+
+	schemaOnce sync.Once
+	schema     *argcheck.Schema // nil when absent or not compilable
+}
+
+// validate checks a call's arguments against the tool's inputSchema. A
+// schema that does not compile is logged once by the cache and the call
+// goes unvalidated: a server's broken schema must not take its tool away.
+func (ti *toolInfo) validate(cache *argcheck.Cache, args []byte) error {
+	ti.schemaOnce.Do(func() {
+		if len(ti.inputSchema) > 0 {
+			ti.schema, _ = cache.Get(ti.inputSchema)
+		}
+	})
+	return ti.schema.Validate(args)
 }
 
 // annotations are a tool's effective behaviour hints.
