@@ -20,6 +20,7 @@ type eventLog struct {
 
 	mu       sync.Mutex // guards the fields below
 	events   []event
+	bytes    int           // total size of events
 	first    int           // sequence number of events[0]
 	next     int           // sequence number of the next event
 	sent     int           // events below this sequence number were delivered
@@ -27,6 +28,9 @@ type eventLog struct {
 	closed   bool
 	attached chan struct{} // closed to detach the current tailer
 }
+
+// maxLogBytes bounds the bytes one stream keeps for resumption.
+const maxLogBytes = 4 << 20
 
 type event struct {
 	seq  int
@@ -49,8 +53,15 @@ func (l *eventLog) append(data []byte) bool {
 	}
 	l.events = append(l.events, event{seq: l.next, data: data})
 	l.next++
-	if len(l.events) > l.max {
-		drop := len(l.events) - l.max
+	l.bytes += len(data)
+	// Keep at most max events and maxLogBytes (but always the newest): an
+	// upstream that streams large notifications must not grow the gateway.
+	drop := 0
+	for n := len(l.events) - drop; n > 1 && (n > l.max || l.bytes > maxLogBytes); n-- {
+		l.bytes -= len(l.events[drop].data)
+		drop++
+	}
+	if drop > 0 {
 		l.events = append(l.events[:0:0], l.events[drop:]...)
 		l.first += drop
 	}

@@ -28,6 +28,29 @@ func TestEventLogReplayAndBound(t *testing.T) {
 	}
 }
 
+// A stream of large events keeps at most maxLogBytes, and always the
+// newest event, however large.
+func TestEventLogByteBound(t *testing.T) {
+	l := newEventLog("1", 256)
+	big := strings.Repeat("x", 1<<20)
+	for range 40 {
+		l.append([]byte(big))
+	}
+	evs, _, _ := l.since(1)
+	total := 0
+	for _, e := range evs {
+		total += len(e.data)
+	}
+	if total > maxLogBytes || len(evs) != maxLogBytes/(1<<20) || evs[len(evs)-1].seq != 40 {
+		t.Fatalf("kept %d events, %d bytes (newest seq %d); want ≤ %d bytes ending at seq 40", len(evs), total, evs[len(evs)-1].seq, maxLogBytes)
+	}
+	huge := strings.Repeat("y", 2*maxLogBytes)
+	l.append([]byte(huge))
+	if evs, _, _ := l.since(1); len(evs) != 1 || len(evs[0].data) != len(huge) {
+		t.Fatalf("an event larger than the bound must still be kept alone; kept %d events", len(evs))
+	}
+}
+
 func TestEventIDRoundTrip(t *testing.T) {
 	l := newEventLog("12", 4)
 	id := l.eventID(5)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/identity"
@@ -18,6 +19,9 @@ import (
 // Protocol versions of the legacy sessionful era that the gateway speaks to
 // clients, newest first.
 var supportedVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26"}
+
+// bodyReadTimeout bounds the reading of one request body.
+const bodyReadTimeout = 10 * time.Second
 
 const (
 	latestVersion    = "2025-11-25"
@@ -117,7 +121,19 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, ep *endpoint
 		fail(&httpError{Status: http.StatusNotAcceptable, Code: mcpwire.CodeInvalidRequest, Msg: "Accept must list application/json and text/event-stream", Outcome: outcomeInvalid}, nil)
 		return
 	}
+	// A client that sends its body slowly must not hold a request open:
+	// the body has bodyReadTimeout to arrive. The deadline is lifted
+	// afterwards, since the response may stream for long.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.HTTP.MaxBodyBytes))
+	if err != nil {
+		// The connection is not reused: what is left of the body is not
+		// waited for.
+		w.Header().Set("Connection", "close")
+	} else {
+		rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

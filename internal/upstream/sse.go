@@ -50,8 +50,9 @@ func newSSEReaderSize(r io.Reader, maxEvent, size int) *sseReader {
 // would be most of a call's allocation.
 var callReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
-// Next returns the next event with a non-empty data field. Events with only
-// an id (priming events) update the last event ID and are skipped.
+// Next returns the next message event with a non-empty data field. Events
+// with only an id (priming events) update the last event ID and are
+// skipped, as are events of any type but "message".
 func (s *sseReader) Next() (sseEvent, error) {
 	var name string
 	// data is the event's data: the first data line itself (readLine
@@ -70,8 +71,10 @@ func (s *sseReader) Next() (sseEvent, error) {
 		}
 		if len(line) == 0 {
 			// An event with an empty data buffer is not dispatched (WHATWG):
-			// a priming event only sets the last event ID.
-			if hasData && len(data) > 0 {
+			// a priming event only sets the last event ID. Only "message"
+			// events (the default type) carry MCP messages; others are
+			// skipped, never taken for a response.
+			if hasData && len(data) > 0 && (name == "" || name == "message") {
 				return sseEvent{ID: s.lastID, Name: name, Data: data, Retry: s.retry}, nil
 			}
 			name = ""
