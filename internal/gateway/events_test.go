@@ -116,3 +116,23 @@ func TestSSEWriterSingleLine(t *testing.T) {
 		t.Fatalf("body = %q, want %q", got, want)
 	}
 }
+
+// FuzzParseEventID: Last-Event-ID comes from clients.
+func FuzzParseEventID(f *testing.F) {
+	f.Add("3_7")
+	f.Add("_")
+	f.Add("1_99999999999999999999")
+	f.Fuzz(func(t *testing.T, s string) {
+		stream, seq, ok := parseEventID(s)
+		if !ok {
+			return
+		}
+		if seq < 0 {
+			t.Fatalf("negative sequence %d from %q", seq, s)
+		}
+		l := newEventLog(stream, 1)
+		if st, n, ok := parseEventID(l.eventID(seq)); !ok || st != stream || n != seq {
+			t.Fatalf("round trip of %q: %q %d %v", s, st, n, ok)
+		}
+	})
+}
