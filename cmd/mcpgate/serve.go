@@ -11,11 +11,12 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/telemetry"
 )
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "mcpgate serve --config FILE [--insecure-no-auth]",
-		"Run the gateway. It serves /mcp (every server, names prefixed <server>__) and\n/servers/<name>/mcp (one server, names untouched) on the data listener, and\n/healthz, /readyz and /debug/pprof on the admin listener. SIGINT or SIGTERM\nstops it gracefully.", stderr)
+		"Run the gateway. It serves /mcp (every server, names prefixed <server>__) and\n/servers/<name>/mcp (one server, names untouched) on the data listener, and\n/healthz, /readyz, /metrics and /debug/pprof on the admin listener. SIGINT or SIGTERM\nstops it gracefully.", stderr)
 	var path string
 	var insecure bool
 	fs.StringVar(&path, "config", "", "config file (YAML)")
@@ -98,7 +99,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }

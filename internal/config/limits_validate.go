@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -56,6 +57,7 @@ func ParseRate(s string) (n int, per time.Duration, err error) {
 }
 
 func (c *Config) validateLimits(ps *Problems) {
+	c.State.validate(ps)
 	const path = "limits"
 	l := &c.Limits
 	names := make(map[string]int, len(l.Rate))
@@ -127,5 +129,31 @@ func (r *RateLimit) validate(ps *Problems, p string, servers map[string]*Server)
 func nonNegative(ps *Problems, path string, n int) {
 	if n < 0 {
 		ps.add(path, "must not be negative (0 means no cap), got %d", n)
+	}
+}
+
+// validate checks state.redis: a URL must be set, redis:// or rediss://,
+// and written as a reference when it carries a password.
+func (s *State) validate(ps *Problems) {
+	if s.Redis == nil {
+		return
+	}
+	const path = "state.redis.url"
+	v := s.Redis.URL
+	if v.IsSecret() {
+		return // read and checked by ResolveSecrets and at start
+	}
+	raw := v.Resolved()
+	if raw == "" {
+		ps.add(path, "must be set: redis://host:port/db, or a reference such as {env: REDIS_URL}")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		ps.add(path, "must be a redis:// or rediss:// URL with a host")
+		return
+	}
+	if _, has := u.User.Password(); has {
+		ps.add(path, "holds a password: write it as a reference ({env: NAME} or {file: PATH}) so it stays out of the config file")
 	}
 }

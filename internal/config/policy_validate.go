@@ -106,8 +106,12 @@ func validateServerTools(ps *Problems, path string, s *Server) {
 	}
 	for tool, o := range s.Tools {
 		p := join(join(path, "tools"), tool)
-		if !mcpToolNameRE.MatchString(tool) {
+		server := path[len("servers."):]
+		switch {
+		case !mcpToolNameRE.MatchString(tool):
 			ps.add(p, "invalid tool name; MCP tool names are 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+		case strings.HasPrefix(tool, server+"__"):
+			ps.add(p, "use the server's own tool name (%s), not the name on /mcp", strings.TrimPrefix(tool, server+"__"))
 		}
 		if o == nil || *o == (ToolOverride{}) {
 			ps.add(p, "must set annotations, timeout or duplicates")

@@ -208,6 +208,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.closeDialers()
 		return nil, err
 	}
+	if f := cfg.Audit.File; f != nil && opts.CheckOnly {
+		if _, err := os.Stat(filepath.Dir(f.Path)); err != nil {
+			g.closeDialers()
+			return nil, fmt.Errorf("audit.file.path: directory of %s: %w", f.Path, err)
+		}
+	}
 	if cfg.Audit.Enabled() && !opts.CheckOnly {
 		a, err := audit.New(cfg.Audit, audit.Options{Logger: opts.Logger, Metrics: g.metrics.AuditRecord})
 		if err != nil {

@@ -87,16 +87,18 @@ func (r *record) write() {
 	if outcome == "" {
 		outcome = outcomeOK
 	}
+	// Client-chosen strings are escaped: a name must not be able to forge
+	// a record or a terminal sequence in whatever shows the log.
 	attrs := []slog.Attr{
 		slog.String("request_id", r.requestID),
-		slog.String("http_method", r.httpVerb),
-		slog.String("path", r.path),
+		slog.String("http_method", telemetry.SafeString(r.httpVerb)),
+		slog.String("path", telemetry.SafeString(r.path)),
 		slog.Int("status", r.status),
 		slog.String("session_id", r.sessionID),
-		slog.String("principal", r.principal),
+		slog.String("principal", telemetry.SafeString(r.principal)),
 		slog.String("server", r.server),
-		slog.String("tool", r.tool),
-		slog.String("method", r.method),
+		slog.String("tool", telemetry.SafeString(r.tool)),
+		slog.String("method", telemetry.SafeString(r.method)),
 		slog.String("outcome", outcome),
 		slog.Float64("duration_ms", float64(time.Since(r.start).Microseconds())/1000),
 	}
