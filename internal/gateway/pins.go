@@ -76,9 +76,15 @@ func (g *Gateway) watchPins() {
 		cancel()
 	}()
 	g.store.Watch(ctx, pinPoll, func() {
+		// The generation also moves when a tool is pinned on first sight;
+		// only an approval of something quarantined here needs a re-list.
 		g.pinMu.Lock()
+		pending := len(g.quarantined) > 0
 		clear(g.quarantined)
 		g.pinMu.Unlock()
+		if !pending {
+			return
+		}
 		for _, s := range g.sessions.All() {
 			s.toolsChanged()
 		}

@@ -39,6 +39,14 @@ func TestToolPinRugPull(t *testing.T) {
 	direct, _ := connectGo(t, ctx, gw.URL+"/servers/dict/mcp", newClientProbe())
 	toolNames(t, ctx, direct)
 
+	// Pinning tools on first sight moves the store's generation; that
+	// alone must not make every session list again.
+	select {
+	case <-probe.toolsChanged:
+		t.Fatal("tools/list_changed after tools were merely pinned on first sight")
+	case <-time.After(3 * pinPollForTest):
+	}
+
 	// The rug pull: same name, new description. The SDK server announces
 	// notifications/tools/list_changed.
 	probe.drainToolsChanged()
@@ -98,6 +106,9 @@ func TestToolPinRugPull(t *testing.T) {
 		t.Errorf("lookup after approval returned %q", got)
 	}
 }
+
+// pinPollForTest is the gateway's store polling interval (pinPoll).
+const pinPollForTest = time.Second
 
 // TestToolPinAutoAccept records a change without quarantining it.
 func TestToolPinAutoAccept(t *testing.T) {
