@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"github.com/mcpgate/mcpgate/internal/upstream"
 	"net/http"
 	"time"
 )
@@ -27,6 +28,17 @@ type ServerHealth struct {
 	Since     time.Time `json:"since"`
 	Failures  int       `json:"consecutive_failures,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
+	// Replicas lists the replicas of a server with several urls.
+	Replicas []ReplicaHealth `json:"replicas,omitempty"`
+}
+
+// ReplicaHealth is one replica's state in /readyz.
+type ReplicaHealth struct {
+	Replica     string `json:"replica"`
+	Up          bool   `json:"up"`
+	Breaker     string `json:"breaker"`
+	Outstanding int64  `json:"outstanding"`
+	LastError   string `json:"last_error,omitempty"`
 }
 
 // Readiness reports whether the gateway should receive traffic: the config
@@ -41,7 +53,16 @@ func (g *Gateway) Readiness() Readiness {
 		if s.cfg.IsStdio() {
 			transport = "stdio"
 		}
-		rd.Servers[name] = ServerHealth{Up: h.Up, Transport: transport, Since: h.Since, Failures: h.Failures, LastError: h.LastError}
+		sh := ServerHealth{Up: h.Up, Transport: transport, Since: h.Since, Failures: h.Failures, LastError: h.LastError}
+		if rs, ok := s.dialer.(interface {
+			Replicas() []upstream.ReplicaStatus
+		}); ok && len(s.cfg.URLs) > 1 {
+			for _, r := range rs.Replicas() {
+				sh.Replicas = append(sh.Replicas, ReplicaHealth{Replica: r.Replica, Up: r.Health.Up, Breaker: string(r.Breaker),
+					Outstanding: r.Outstanding, LastError: r.Health.LastError})
+			}
+		}
+		rd.Servers[name] = sh
 		anyUp = anyUp || h.Up
 	}
 	rd.Ready = !rd.Draining && anyUp

@@ -273,6 +273,7 @@ func (s *clientSession) forward(w http.ResponseWriter, r *http.Request, msg *mcp
 		for {
 			if m == nil {
 				if m, err = stream.Next(); err != nil {
+					s.g.metrics.UpstreamError(t.server.name, replicaOf(up), upstreamErrKind(err))
 					e := s.upstreamFailure(t.server.name, err)
 					rec.setOutcome(e.Outcome, e.Err)
 					s.auditCall(r.Context(), t, e.Outcome, err, t.flags)
@@ -410,10 +411,43 @@ func classify(rec *record, method string, m *mcpwire.Message) string {
 
 // forwardFailed answers a call the upstream did not complete.
 func (s *clientSession) forwardFailed(w http.ResponseWriter, r *http.Request, id []byte, t *target, err error) {
+	s.g.metrics.UpstreamError(t.server.name, s.replicaFor(t.server), upstreamErrKind(err))
 	e := s.upstreamFailure(t.server.name, err)
 	recordFrom(r.Context()).setOutcome(e.Outcome, e.Err)
 	s.auditCall(r.Context(), t, e.Outcome, err, t.flags)
 	e.render(w, id)
+}
+
+// replicaFor names the replica of the session's connection to srv, or ""
+// before there is one.
+func (s *clientSession) replicaFor(srv *server) string {
+	s.mu.Lock()
+	up := s.ups[srv.name]
+	s.mu.Unlock()
+	if up == nil {
+		return ""
+	}
+	return replicaOf(up)
+}
+
+// upstreamErrKind classifies an upstream failure for the metrics.
+func upstreamErrKind(err error) string {
+	var status *upstream.StatusError
+	switch {
+	case errors.Is(err, upstream.ErrBreakerOpen):
+		return telemetry.UpstreamErrBreaker
+	case errors.Is(err, upstream.ErrTooLarge):
+		return telemetry.UpstreamErrTooLarge
+	case errors.Is(err, context.DeadlineExceeded):
+		return telemetry.UpstreamErrTimeout
+	case errors.As(err, &status):
+		return telemetry.UpstreamErrStatus
+	case errors.Is(err, upstream.ErrProtocol):
+		return telemetry.UpstreamErrDecode
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrBackoff):
+		return telemetry.UpstreamErrConnect
+	}
+	return telemetry.UpstreamErrStream
 }
 
 // upstreamFailure turns an upstream failure into the client's error: short,

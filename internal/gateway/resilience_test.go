@@ -68,9 +68,8 @@ func TestArgumentValidation(t *testing.T) {
 	}
 }
 
-// TestReplicasAndBreaker runs a server with two replicas: new sessions
-// fail over when one dies, and a replica answering 503 trips its breaker,
-// after which calls fail fast with a clear message.
+// TestReplicasAndBreaker runs a server with two replicas: sessions spread,
+// and when one starts answering 503 new sessions go to the other.
 func TestReplicasAndBreaker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -128,12 +127,22 @@ servers:
 	if n := hitsB.Load() - before; n != 0 {
 		t.Errorf("replica b got %d requests while its breaker was open", n)
 	}
-	var rd struct {
-		Servers map[string]struct{ Up bool } `json:"servers"`
-	}
+	var rd gateway.Readiness
 	getJSON(t, gw.URL+"/readyz", &rd)
-	if !rd.Servers["w"].Up {
+	w := rd.Servers["w"]
+	if !w.Up {
 		t.Error("the server is reported down while one replica serves")
+	}
+	usable := 0
+	for _, r := range w.Replicas {
+		if r.Up && r.Breaker == "closed" {
+			usable++
+		} else if !strings.Contains(r.LastError, "503") {
+			t.Errorf("replica %s out of use without its 503 as the reason: %+v", r.Replica, r)
+		}
+	}
+	if len(w.Replicas) != 2 || usable != 1 {
+		t.Errorf("/readyz replicas = %+v, want two, one of them usable", w.Replicas)
 	}
 }
 
@@ -161,6 +170,9 @@ func TestToolTimeoutCancelsUpstream(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the timeout took %v, want about 300ms", d)
 	}
+	if n := countSeries(t, gw, "mcpgate_upstream_errors_total", map[string]string{"server": "s", "kind": "timeout"}); n != 1 {
+		t.Errorf("mcpgate_upstream_errors_total{s,timeout} = %v, want 1", n)
+	}
 	select {
 	case <-cancelled:
 	case <-time.After(5 * time.Second):
@@ -181,3 +193,44 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// TestBreakerFailsFast: calls on a session whose replica keeps failing
+// trip its breaker; the next call fails at once with a clear message and
+// never reaches the upstream.
+func TestBreakerFailsFast(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var failing atomic.Bool
+	var calls atomic.Int32
+	srv := startSDKServer(t, func(s *mcp.Server) { addNamedTool(s, "work", "works", nil) }, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if failing.Load() && r.Method == http.MethodPost {
+				calls.Add(1)
+				http.Error(w, "<html>down</html>", http.StatusBadGateway)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	gw := startGateway(t, fmt.Sprintf("listen: 127.0.0.1:0\nservers:\n  w:\n    url: %s\n    breaker: {failures: 2, cooldown: 30s}\n", srv.URL), gateway.Options{})
+	cs, _ := connectGo(t, ctx, gw.URL+"/servers/w/mcp", newClientProbe())
+	callText(t, ctx, cs, &mcp.CallToolParams{Name: "work", Arguments: map[string]any{}})
+	failing.Store(true)
+	for i := range 2 {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "work", Arguments: map[string]any{"i": i}}); !isRPCError(err, -32050) {
+			t.Fatalf("call %d on a failing upstream: %v", i, err)
+		}
+	}
+	before := calls.Load()
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "work", Arguments: map[string]any{"i": 9}})
+	var rpcErr *jsonrpc.Error
+	if !errorsAs(err, &rpcErr) || !strings.Contains(rpcErr.Message, "server w is failing; calls are paused for") {
+		t.Fatalf("call with the breaker open: %v, want the paused message", err)
+	}
+	if calls.Load() != before {
+		t.Error("the call reached the upstream with the breaker open")
+	}
+	if n := countSeries(t, gw, "mcpgate_upstream_errors_total", map[string]string{"server": "w", "kind": "breaker"}); n != 1 {
+		t.Errorf("mcpgate_upstream_errors_total{w,breaker} = %v, want 1", n)
+	}
+}
