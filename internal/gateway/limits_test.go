@@ -259,7 +259,8 @@ servers:
 	if n := flagged.Load(); n != 2 {
 		t.Errorf("upstream ran post_note %d times, want 2 (flagged, not refused)", n)
 	}
-	if !strings.Contains(gw.logs.String(), `"flags":["duplicate"]`) {
+	// The access record is written just after the response.
+	if !waitFor(5*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(gw.logs.String(), `"flags":["duplicate"]`) }) {
 		t.Error("the repeated post_note is not flagged in the access record")
 	}
 
