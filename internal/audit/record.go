@@ -57,8 +57,8 @@ type Record struct {
 	// PrevHash is the Hash of the previous record, or 64 zeros for the
 	// first record of a chain.
 	PrevHash string `json:"prev_hash,omitempty"`
-	// Hash is the hex SHA-256 of the record's RFC 8785 canonical JSON
-	// without the hash field.
+	// Hash is the hex SHA-256 of the record's line without its hash
+	// member (the last one): see encodeLine.
 	Hash string `json:"hash,omitempty"`
 }
 

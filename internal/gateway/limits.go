@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/mcpgate/mcpgate/internal/catalog"
+	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/limit"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -77,17 +78,21 @@ func (s *clientSession) dampen(ctx context.Context, t *target) *httpError {
 	cfg := s.g.cfg.Limits
 	if t.info.annotations.readOnly {
 		if limit.CoalesceReads(cfg) && !wantsProgress(t.params) {
-			t.shareKey = limit.CallKey(s.principal.Key(), t.server.name, t.tool, t.call.Args)
+			t.shareKey = limit.RawCallKey(s.principal.Key(), t.server.name, t.tool, t.call.Args)
 		}
 		return nil
 	}
-	key := limit.CallKey(s.principal.Key(), t.server.name, t.tool, t.call.Args)
+	refuse := limit.DuplicateMode(cfg, t.server.cfg.Tools[t.tool]) == config.DuplicatesRefuse
+	key := limit.RawCallKey(s.principal.Key(), t.server.name, t.tool, t.call.Args)
+	if refuse {
+		key = limit.CallKey(s.principal.Key(), t.server.name, t.tool, t.call.Args)
+	}
 	prior, dup := l.Writes().Seen(ctx, key)
 	if !dup {
 		t.writeKey = key
 		return nil
 	}
-	if limit.DuplicateMode(cfg, t.server.cfg.Tools[t.tool]) == "refuse" {
+	if refuse {
 		return &httpError{Code: codeRateLimited, Msg: prior.Message(s.publicToolName(t)), Outcome: outcomeRateLimited}
 	}
 	t.flags = append(t.flags, "duplicate")

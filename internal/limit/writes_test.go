@@ -107,6 +107,11 @@ func TestCallKey(t *testing.T) {
 			}
 		})
 	}
+	raw := RawCallKey("alice", "github", "create_issue", []byte(`{"title":"x","labels":["a","b"],"n":1}`))
+	if raw == base || raw != RawCallKey("alice", "github", "create_issue", []byte(`{"title":"x","labels":["a","b"],"n":1}`)) ||
+		raw == RawCallKey("alice", "github", "create_issue", []byte(`{"labels":["a","b"],"title":"x","n":1}`)) {
+		t.Error("RawCallKey must be stable, differ from CallKey and see key order")
+	}
 	if CallKey("a", "s", "t", nil) != CallKey("a", "s", "t", []byte(`{}`)) {
 		t.Error("absent arguments differ from {}")
 	}
