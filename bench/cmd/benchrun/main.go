@@ -39,9 +39,9 @@ type options struct {
 	coldRuns      int
 	upstreamJSON  bool
 	authn         bool
+	full          bool
+	tracing       bool
 	profileReport string
-	allocsPerCall float64
-	bytesPerCall  float64
 }
 
 func (o *options) progress(format string, args ...any) {
@@ -71,7 +71,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unrecorded warm-up per table point")
 	flag.StringVar(&conc, "c", "1,8,64", "concurrency levels of the table")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat the table this many times (interleaved) and report medians")
-	flag.BoolVar(&o.profile, "profile", true, "take a CPU profile of mcpgate during an extra c=8 run after the table")
+	flag.BoolVar(&o.profile, "profile", true, "take CPU profiles of mcpgate (minimal config, and the full pipeline) during extra c=8 runs after the table")
 	flag.StringVar(&o.logLevel, "gateway-log-level", "info", "mcpgate log level (info writes one access record per request, the default)")
 	flag.IntVar(&o.listServers, "list-servers", 10, "upstreams in the list1000 scenario")
 	flag.IntVar(&o.listTools, "list-tools", 100, "tools per upstream in the list1000 scenario")
@@ -79,7 +79,9 @@ func main() {
 	flag.IntVar(&o.idleSessions, "idle-sessions", 10000, "idle sessions to open (100000 needs ulimit -n above 100k and more ephemeral ports than one upstream address offers)")
 	flag.IntVar(&o.bigBytes, "big-bytes", 10<<20, "size of the large tool result")
 	flag.IntVar(&o.coldRuns, "cold-runs", 5, "cold starts to time")
-	flag.BoolVar(&o.authn, "authn", true, "table: also measure mcpgate with API key authentication (needs a tree with auth.api_keys)")
+	flag.BoolVar(&o.authn, "authn", true, "table: also measure mcpgate with API key authentication alone")
+	flag.BoolVar(&o.full, "full", true, "table: also measure mcpgate with the full pipeline (auth, policy, limits, audit)")
+	flag.BoolVar(&o.tracing, "tracing", true, "table: with -full, also measure the full pipeline exporting every span over OTLP/HTTP to a sink in the runner")
 	flag.BoolVar(&o.upstreamJSON, "upstream-json", false, "table: the echo upstream answers POSTs with application/json instead of an event stream (a diagnostic variant)")
 	flag.Parse()
 

@@ -130,11 +130,13 @@ func (r *runner) startProxy(ctx context.Context, name string, upstream *process)
 }
 
 // gatewayConfig is the YAML of a minimal gateway config: loopback
-// listeners on ephemeral ports, sessions bounded only by the run, and the
-// given servers (name → MCP URL).
+// listeners on ephemeral ports, sessions bounded only by the run, the
+// given servers (name → MCP URL), and the store (tool pins) in memory, so
+// that a run never leaves an mcpgate.db in the working directory.
 func gatewayConfig(logLevel string, servers map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nlog: {level: %s, format: json}\n", logLevel)
+	b.WriteString("store: {path: \":memory:\"}\n")
 	b.WriteString("sessions: {max_per_principal: 1000000, idle_timeout: 1h}\nservers:\n")
 	for _, name := range sortedKeys(servers) {
 		fmt.Fprintf(&b, "  %s:\n    url: %s\n", name, servers[name])
@@ -157,8 +159,9 @@ func newAPIKey() string {
 
 // startGateway starts `mcpgate serve` with cfg and waits until /readyz
 // answers 200. It learns the bound addresses from the "mcpgate started" log
-// record.
-func (r *runner) startGateway(ctx context.Context, name, cfg string) (*process, error) {
+// record. env ("NAME=value") is added to the child's environment, for
+// secrets the config references.
+func (r *runner) startGateway(ctx context.Context, name, cfg string, env ...string) (*process, error) {
 	path := filepath.Join(r.out, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -168,6 +171,9 @@ func (r *runner) startGateway(ctx context.Context, name, cfg string) (*process, 
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(r.bin, "mcpgate"), "serve", "--config", path)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		lf.Close()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,20 +84,22 @@ func topLines(report string, n int) string {
 	return strings.Join(out, "\n")
 }
 
-// profileGateway takes a CPU profile of the gateway during an extra c=8 run
-// (outside the measured table, so that profiling does not skew it).
-func (r *runner) profileGateway(ctx context.Context, o *options, t target, upstream *process) error {
+// profileGateway takes a CPU profile of a gateway target during an extra
+// c=8 run (outside the measured table, so that profiling does not skew
+// it), and appends its report to o.profileReport.
+func (r *runner) profileGateway(ctx context.Context, o *options, t target) error {
 	secs := max(int(o.duration.Seconds()), 3)
 	dir := filepath.Join(r.out, "profiles")
-	path := filepath.Join(dir, "gateway-c8-cpu.pprof")
-	l, err := r.startLoad("-url", t.url, "-tool", t.tool, "-c", "8", "-d", strconv.Itoa(secs+1)+"s", "-warmup", o.warmup.String())
+	prefix := filepath.Join(dir, "gateway-c8-"+t.Key)
+	path := prefix + "-cpu.pprof"
+	l, err := r.startLoad(slices.Concat([]string{"-url", t.url, "-tool", t.tool, "-c", "8", "-d", strconv.Itoa(secs+1) + "s", "-warmup", o.warmup.String()}, t.args)...)
 	if err != nil {
 		return err
 	}
 	defer l.p.stop(5 * time.Second)
 	errc := make(chan error, 1)
-	allocsBefore := filepath.Join(dir, "gateway-c8-allocs-before.pprof")
-	allocsAfter := filepath.Join(dir, "gateway-c8-allocs.pprof")
+	allocsBefore := prefix + "-allocs-before.pprof"
+	allocsAfter := prefix + "-allocs.pprof"
 	var calls uint64
 	for done := false; !done; {
 		ev, err := l.next(ctx, 5*time.Minute)
@@ -133,9 +136,8 @@ func (r *runner) profileGateway(ctx context.Context, o *options, t target, upstr
 		b, ok1 := pprofTotal(space)
 		n, ok2 := pprofTotal(objects)
 		if ok1 && ok2 {
-			o.allocsPerCall, o.bytesPerCall = n/float64(calls), b/float64(calls)
 			allocReport = fmt.Sprintf("Allocations (sampled heap profile, %d calls): ≈ %.0f objects and %.1f KiB per call. By bytes:\n\n```\n%s\n```\n\nBy objects:\n\n```\n%s\n```\n",
-				calls, o.allocsPerCall, o.bytesPerCall/1024, topLines(space, 15), topLines(objects, 15))
+				calls, n/float64(calls), b/float64(calls)/1024, topLines(space, 15), topLines(objects, 15))
 		}
 	}
 	flat, err := r.pprofTop("-top", "-nodecount=40", bin, path)
@@ -146,8 +148,8 @@ func (r *runner) profileGateway(ctx context.Context, o *options, t target, upstr
 	if err != nil {
 		return err
 	}
-	o.profileReport = fmt.Sprintf("CPU profile of mcpgate (%s, c=8, %ds): %s\n\nBy flat time:\n\n```\n%s\n```\n\nBy cumulative time:\n\n```\n%s\n```\n\n%s",
-		t.Label, secs, rel(path), topLines(flat, 25), topLines(cum, 40), allocReport)
+	o.profileReport += fmt.Sprintf("#### %s\n\nCPU profile (c=8, %ds, %d calls): %s\n\nBy flat time:\n\n```\n%s\n```\n\nBy cumulative time:\n\n```\n%s\n```\n\n%s\n",
+		t.Label, secs, calls, rel(path), topLines(flat, 25), topLines(cum, 40), allocReport)
 	return nil
 }
 

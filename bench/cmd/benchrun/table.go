@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,7 +23,14 @@ type target struct {
 	tool  string
 	hop   *process // the process whose CPU and memory are the target's
 	args  []string // extra loadgen flags (credentials)
+	audit bool     // the hop writes an audit file, checked after the run
 }
+
+// Labels of the full-pipeline targets.
+const (
+	labelFull        = "mcpgate /servers/echo/mcp, full pipeline"
+	labelFullTracing = "mcpgate /servers/echo/mcp, full pipeline + tracing"
+)
 
 // point is one target measured at one concurrency.
 type point struct {
@@ -134,6 +142,12 @@ type tableResult struct {
 	Conc    []int     `json:"concurrency"`
 	Rounds  [][]point `json:"rounds"` // every measurement, by round
 	Median  []point   `json:"median"` // per target and concurrency, the median of each figure over rounds
+	// Audit is what the full-pipeline gateways recorded.
+	Audit []*auditCheck `json:"audit,omitempty"`
+	// TraceExports and TraceBytes are the OTLP requests and bytes the
+	// trace sink received from the tracing variant.
+	TraceExports int64 `json:"trace_exports,omitempty"`
+	TraceBytes   int64 `json:"trace_bytes,omitempty"`
 }
 
 // table measures every target at every concurrency, interleaved so that
@@ -161,16 +175,35 @@ func (r *runner) table(ctx context.Context, o *options) (*tableResult, error) {
 		{Key: "server", Label: "mcpgate /servers/echo/mcp", url: gw.url("/servers/echo/mcp"), tool: "echo", hop: gw},
 		{Key: "aggregate", Label: "mcpgate /mcp (echo__echo)", url: gw.url("/mcp"), tool: "echo__echo", hop: gw},
 	}
+	key := newAPIKey()
+	auth := []string{"-header", "X-Api-Key: " + key}
 	if o.authn {
-		// The first pipeline stage that has landed, in its own process so
-		// that its CPU and memory are its own.
-		key := newAPIKey()
+		// Authentication alone, in its own process so that its CPU and
+		// memory are its own.
 		ga, err := r.startGateway(ctx, "mcpgate-table-authn", withAPIKey(gatewayConfig(o.logLevel, map[string]string{"echo": echo.url("/mcp")}), key))
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, target{Key: "authn", Label: "mcpgate /servers/echo/mcp + API key", url: ga.url("/servers/echo/mcp"), tool: "echo", hop: ga,
-			args: []string{"-header", "X-Api-Key: " + key}})
+		targets = append(targets, target{Key: "authn", Label: "mcpgate /servers/echo/mcp + API key", url: ga.url("/servers/echo/mcp"), tool: "echo", hop: ga, args: auth})
+	}
+	var sink *traceSink
+	if o.full {
+		gf, err := r.startFullGateway(ctx, "mcpgate-table-full", o, echo, fullOptions{apiKey: key})
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{Key: "full", Label: labelFull, url: gf.url("/servers/echo/mcp"), tool: "echo", hop: gf, args: auth, audit: true})
+		if o.tracing {
+			if sink, err = startTraceSink(); err != nil {
+				return nil, err
+			}
+			defer sink.close()
+			gt, err := r.startFullGateway(ctx, "mcpgate-table-full-tracing", o, echo, fullOptions{apiKey: key, traces: sink.url()})
+			if err != nil {
+				return nil, err
+			}
+			targets = append(targets, target{Key: "fulltrace", Label: labelFullTracing, url: gt.url("/servers/echo/mcp"), tool: "echo", hop: gt, args: auth, audit: true})
+		}
 	}
 	res := &tableResult{Targets: targets, Conc: o.conc}
 	args := []string{"-d", o.duration.String(), "-warmup", o.warmup.String()}
@@ -191,9 +224,28 @@ func (r *runner) table(ctx context.Context, o *options) (*tableResult, error) {
 	}
 	res.Median = medians(res.Rounds)
 	if o.profile {
-		if err := r.profileGateway(ctx, o, targets[2], echo); err != nil {
-			o.progress("profile: %v", err)
+		for _, t := range targets {
+			if t.Key != "server" && t.Key != "full" {
+				continue
+			}
+			if err := r.profileGateway(ctx, o, t); err != nil {
+				o.progress("profile of %s: %v", t.Key, err)
+			}
 		}
+	}
+	if sink != nil {
+		res.TraceExports, res.TraceBytes = sink.requests.Load(), sink.bytes.Load()
+	}
+	for _, t := range targets {
+		if !t.audit {
+			continue
+		}
+		c, err := r.checkAudit(ctx, t.Key, filepath.Join(r.out, "audit", t.hop.name+".jsonl"))
+		if err != nil {
+			return nil, fmt.Errorf("audit of %s: %w", t.Key, err)
+		}
+		o.progress("audit of %s: %d records, %d flagged duplicate; verify: %s", t.Key, c.Records, c.Duplicates, c.Verify)
+		res.Audit = append(res.Audit, c)
 	}
 	r.stopAll()
 	return res, nil
@@ -297,6 +349,15 @@ var (
 	figSyscalls    = func(p point) float64 { return p.HopSyscalls }
 )
 
+// fullFootnote says what the full-pipeline targets run.
+const fullFootnote = "¹ Every mcpgate target pins tools (store in memory), tracks writes for duplicates and serves metrics: those are always on. " +
+	"\"full pipeline\" adds, in its own process: API key authentication; a policy of 3 rules (default deny; an allow on principal and tool name; " +
+	"a deny and a dry-run deny on the `text` argument, guarded with has(), evaluated on every call without matching); a rate limit per principal (1,000,000/s), " +
+	"session budgets and concurrency caps that are never reached; and an audit file (HMAC of the arguments, hash chain, fsync, group-committed). " +
+	"The echo server is untrusted, so every call is a write: each one is audited before its answer, the worst case. " +
+	"The loadgen repeats identical arguments, so after the first call every call is flagged as a duplicate write (the default, flag, lets it through). " +
+	"Tracing is off (exporter none, the default) except in \"full pipeline + tracing\", which exports every span (sample ratio 1) over OTLP/HTTP to a sink in the runner that discards them.\n"
+
 // markdown renders one table per concurrency; every figure carries its
 // ratio to direct and to the trivial proxy.
 func (t *tableResult) markdown() string {
@@ -305,7 +366,7 @@ func (t *tableResult) markdown() string {
 	b.WriteString("Hop CPU is the target process's own utime+stime over the measured window ÷ calls (for direct, the upstream's).\n\n")
 	for _, c := range t.Conc {
 		fmt.Fprintf(&b, "#### Concurrency %d\n\n", c)
-		b.WriteString("| target | calls/s | p50 ms | p95 ms | p99 ms | hop CPU µs/call | peak RSS MiB | hop syscalls/call | upstream CPU µs/call | TCP connects /1k calls² | errors |\n")
+		b.WriteString("| target¹ | calls/s | p50 ms | p95 ms | p99 ms | hop CPU µs/call | peak RSS MiB | hop syscalls/call | upstream CPU µs/call | TCP connects /1k calls² | errors |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, tg := range t.Targets {
 			x, ok := t.get(tg.Key, c)
@@ -320,7 +381,7 @@ func (t *tableResult) markdown() string {
 				cell(figHopCPU, 0), cell(figPeakRSS, 1), cell(figSyscalls, 1),
 				us(x.UpstreamPerCall), x.Connects, errString(x.Load.Errors))
 		}
-		b.WriteString("| mcpgate full pipeline | not yet available¹ | | | | | | | | | |\n\n")
+		b.WriteString("\n")
 	}
 	var others []float64
 	for _, rd := range t.Rounds {
@@ -333,7 +394,11 @@ func (t *tableResult) markdown() string {
 		fmt.Fprintf(&b, "Noise: processes outside the run kept a median of %.2f and at most %.2f of the %d cores busy during the measured windows.\n\n",
 			others[len(others)/2], others[len(others)-1], runtime.NumCPU())
 	}
-	b.WriteString("¹ Policy, rate limits, metrics, audit and tracing land in later issues; the full pipeline is measured once they do. Authentication has landed and is measured on its own (API key, the cheapest method).\n")
+	b.WriteString(fullFootnote)
+	b.WriteString(auditSummary(t))
+	if t.TraceExports > 0 {
+		fmt.Fprintf(&b, "The trace sink received %d OTLP/HTTP exports (%.1f MiB of spans).\n", t.TraceExports, float64(t.TraceBytes)/(1<<20))
+	}
 	b.WriteString("² Machine-wide Tcp ActiveOpens from /proc/net/snmp over the window ÷ calls × 1000: 0 when the hop reuses its upstream connections; other processes' connections count too.\n")
 	return b.String()
 }

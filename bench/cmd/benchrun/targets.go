@@ -33,49 +33,7 @@ func atLeast(v, limit float64) (string, string) {
 func (res *results) verdicts() []verdict {
 	var vs []verdict
 	if t := res.Table; t != nil {
-		proxy8, _ := t.get("proxy", 8)
-		for _, key := range []string{"server", "aggregate", "authn"} {
-			x, ok := t.get(key, 8)
-			if !ok || proxy8.HopPerCall == 0 {
-				continue
-			}
-			r := t.roundRatio(key, "proxy", 8, figHopCPU)
-			_, how := atMost(r, 1.25)
-			vs = append(vs, verdict{
-				Target:   "CPU/call, full pipeline ≤ 1.25× trivial proxy (c=8)",
-				Measured: fmt.Sprintf("minimal config, %s: %.0f µs vs %.0f µs; per-round ratio %.2f×", label(t, key), us(x.HopPerCall), us(proxy8.HopPerCall), r),
-				Status:   "n/a",
-				Note:     "full pipeline not yet available; the minimal config alone: " + how,
-			})
-		}
-		proxy1, _ := t.get("proxy", 1)
-		for _, key := range []string{"server", "aggregate", "authn"} {
-			x, ok := t.get(key, 1)
-			if !ok || proxy1.Load.P50 == 0 {
-				continue
-			}
-			r := t.roundRatio(key, "proxy", 1, figP50)
-			st, how := atMost(r, 1.15)
-			vs = append(vs, verdict{
-				Target:   "p50 at c=1 ≤ 1.15× trivial proxy",
-				Measured: fmt.Sprintf("%s: %.3f ms vs %.3f ms; per-round ratio %.2f×", label(t, key), ms(x.Load.P50), ms(proxy1.Load.P50), r),
-				Status:   st, Note: how,
-			})
-		}
-		direct8, _ := t.get("direct", 8)
-		for _, key := range []string{"server", "aggregate", "authn"} {
-			x, ok := t.get(key, 8)
-			if !ok || direct8.Load.CallsPerSec == 0 {
-				continue
-			}
-			r := t.roundRatio(key, "direct", 8, figCallsPerSec)
-			st, how := atLeast(r, 0.65)
-			vs = append(vs, verdict{
-				Target:   "throughput at c=8 ≥ 0.65× direct",
-				Measured: fmt.Sprintf("%s: %.0f vs %.0f calls/s; per-round ratio %.2f×", label(t, key), x.Load.CallsPerSec, direct8.Load.CallsPerSec, r),
-				Status:   st, Note: how,
-			})
-		}
+		vs = append(vs, t.verdicts()...)
 	}
 	if l := res.List; l != nil {
 		st, how := atMost(ms(l.Gateway.P50), 2)
@@ -112,6 +70,63 @@ func (res *results) verdicts() []verdict {
 				Status:   st, Note: how,
 			})
 		}
+	}
+	return vs
+}
+
+// gatewayKeys are the table's mcpgate targets, in table order.
+var gatewayKeys = []string{"server", "aggregate", "authn", "full", "fulltrace"}
+
+// verdicts judges the table's targets. The CPU budget is the full
+// pipeline's: the full targets are judged on it, the minimal configs are
+// shown beside them as context.
+func (t *tableResult) verdicts() []verdict {
+	var vs []verdict
+	proxy8, _ := t.get("proxy", 8)
+	for _, key := range gatewayKeys {
+		x, ok := t.get(key, 8)
+		if !ok || proxy8.HopPerCall == 0 {
+			continue
+		}
+		r := t.roundRatio(key, "proxy", 8, figHopCPU)
+		st, how := atMost(r, 1.25)
+		measured := fmt.Sprintf("%s: %.0f µs vs %.0f µs; per-round ratio %.2f×", label(t, key), us(x.HopPerCall), us(proxy8.HopPerCall), r)
+		if e := errString(x.Load.Errors); e != "0" {
+			how += "; calls failed: " + e
+		}
+		if key != "full" && key != "fulltrace" {
+			measured = "minimal config, " + measured
+			st, how = "n/a", "context, not the full pipeline: "+how
+		}
+		vs = append(vs, verdict{Target: "CPU/call, full pipeline ≤ 1.25× trivial proxy (c=8)", Measured: measured, Status: st, Note: how})
+	}
+	proxy1, _ := t.get("proxy", 1)
+	for _, key := range gatewayKeys {
+		x, ok := t.get(key, 1)
+		if !ok || proxy1.Load.P50 == 0 {
+			continue
+		}
+		r := t.roundRatio(key, "proxy", 1, figP50)
+		st, how := atMost(r, 1.15)
+		vs = append(vs, verdict{
+			Target:   "p50 at c=1 ≤ 1.15× trivial proxy",
+			Measured: fmt.Sprintf("%s: %.3f ms vs %.3f ms; per-round ratio %.2f×", label(t, key), ms(x.Load.P50), ms(proxy1.Load.P50), r),
+			Status:   st, Note: how,
+		})
+	}
+	direct8, _ := t.get("direct", 8)
+	for _, key := range gatewayKeys {
+		x, ok := t.get(key, 8)
+		if !ok || direct8.Load.CallsPerSec == 0 {
+			continue
+		}
+		r := t.roundRatio(key, "direct", 8, figCallsPerSec)
+		st, how := atLeast(r, 0.65)
+		vs = append(vs, verdict{
+			Target:   "throughput at c=8 ≥ 0.65× direct",
+			Measured: fmt.Sprintf("%s: %.0f vs %.0f calls/s; per-round ratio %.2f×", label(t, key), x.Load.CallsPerSec, direct8.Load.CallsPerSec, r),
+			Status:   st, Note: how,
+		})
 	}
 	return vs
 }
