@@ -316,6 +316,7 @@ listen: 127.0.0.1:0
 limits:
   budgets: {calls_per_session: 4}
   concurrency: {per_principal: 2}
+  max_streams_per_principal: 1
 servers:
   s:
     url: %s
@@ -352,6 +353,14 @@ servers:
 	}
 	fresh, _ := connectGo(t, ctx, gw.URL+"/mcp", newClientProbe())
 	callText(t, ctx, fresh, &mcp.CallToolParams{Name: "s__ping_tool", Arguments: map[string]any{}})
+
+	// The Go clients above each hold their GET stream: one more is over
+	// the cap of one stream per principal.
+	raw := newRawMCP(t, gw.URL+"/mcp", nil)
+	sid := raw.initialize()
+	if status := getStream(t, raw, sid); status != http.StatusTooManyRequests {
+		t.Errorf("a GET stream over max_streams_per_principal: HTTP %d, want 429", status)
+	}
 }
 
 func errorsAs(err error, target **jsonrpc.Error) bool {

@@ -31,7 +31,9 @@ type record struct {
 	status    int
 	sessionID string
 	principal string
+	client    string // the client's self-declared name
 	server    string
+	replica   string // the upstream replica that served the call
 	tool      string
 	method    string
 	outcome   string
@@ -96,11 +98,15 @@ func (r *record) write() {
 		slog.Int("status", r.status),
 		slog.String("session_id", r.sessionID),
 		slog.String("principal", telemetry.SafeString(r.principal)),
+		slog.String("client", telemetry.SafeString(r.client)),
 		slog.String("server", r.server),
 		slog.String("tool", telemetry.SafeString(r.tool)),
 		slog.String("method", telemetry.SafeString(r.method)),
 		slog.String("outcome", outcome),
 		slog.Float64("duration_ms", float64(time.Since(r.start).Microseconds())/1000),
+	}
+	if r.replica != "" {
+		attrs = append(attrs, slog.String("replica", r.replica))
 	}
 	if r.rule != "" {
 		attrs = append(attrs, slog.String("rule", r.rule))

@@ -62,7 +62,7 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 	if t.server != nil {
 		call.Server = t.server.name
 	}
-	rec.set(func(rec *record) { rec.server, rec.tool = call.Server, call.Tool })
+	rec.set(func(rec *record) { rec.server, rec.tool, rec.client = call.Server, call.Tool, s.client })
 	switch msg.Method {
 	case "tools/call":
 		if t.server != nil {
@@ -323,6 +323,9 @@ func (s *clientSession) startCall(parent context.Context, r *http.Request, msg *
 	}
 	ctx, cancel := context.WithTimeout(s.upstreamContext(parent, callTool(t)), timeout)
 	c := &upstreamCall{s: s, t: t, up: up, ctx: ctx, cancel: cancel, id: up.conn.NewID(), key: idKey(msg.ID), params: t.params, start: time.Now()}
+	if replica := replicaOf(up); replica != "" {
+		recordFrom(r.Context()).set(func(rec *record) { rec.replica = replica })
+	}
 	if span := trace.SpanFromContext(r.Context()); span.SpanContext().IsValid() {
 		c.ctx, c.span = s.g.tracing.StartClient(trace.ContextWithSpan(c.ctx, span), telemetry.ClientCall{
 			Server:          t.server.name,

@@ -131,7 +131,7 @@ servers:
 	}
 	defer cs.Close()
 	toolNames(t, ctx, cs)
-	callText(t, ctx, cs, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{}})
+	callText(t, ctx, cs, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"secret": canary}})
 	callText(t, ctx, cs, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{}})
 	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"fail": true}}); err != nil || !res.IsError {
 		t.Fatalf("failing echo: %v %v", res, err)
@@ -226,4 +226,17 @@ servers:
 	if !strings.Contains(gw.logs.String(), `"trace_id":"`+clientTrace+`"`) {
 		t.Error("access records do not carry the trace_id")
 	}
+	if !strings.Contains(gw.logs.String(), `"client":"mcpgate-e2e"`) || !strings.Contains(gw.logs.String(), `"replica":"`) {
+		t.Error("access records do not carry the client and the upstream replica")
+	}
+	// Arguments never become span attributes.
+	rcv.mu.Lock()
+	for _, s := range rcv.spans {
+		for _, kv := range s.Attributes {
+			if strings.Contains(kv.Value.String(), canary) {
+				t.Errorf("span %q attribute %s carries the canary argument", s.Name, kv.Key)
+			}
+		}
+	}
+	rcv.mu.Unlock()
 }
