@@ -227,8 +227,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.wg.Add(1)
 	go g.expireSessions()
 	if g.store != nil {
+		// Read the generation now, so an approval made while the gateway
+		// starts is not missed.
+		from, err := g.store.Generation(context.Background())
+		if err != nil {
+			g.logger.Warn("tool pin store unreadable", "error", err)
+		}
 		g.wg.Add(1)
-		go g.watchPins()
+		go g.watchPins(from)
 	}
 	return g, nil
 }

@@ -68,14 +68,14 @@ func (g *Gateway) quarantine(server, tool, hash string) bool {
 
 // watchPins re-lists every session's tools after an approval, so an
 // approved tool comes back without a restart.
-func (g *Gateway) watchPins() {
+func (g *Gateway) watchPins(from int64) {
 	defer g.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-g.stop
 		cancel()
 	}()
-	g.store.Watch(ctx, pinPoll, func() {
+	g.store.WatchFrom(ctx, from, pinPoll, func() {
 		// The generation also moves when a tool is pinned on first sight;
 		// only an approval of something quarantined here needs a re-list.
 		g.pinMu.Lock()

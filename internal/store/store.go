@@ -203,13 +203,21 @@ func (s *Store) sync(g int64) {
 // tools in onChange. onError, if not nil, is told when a poll fails; polling
 // goes on. A poll is one indexed read. Watch returns when ctx is done.
 func (s *Store) Watch(ctx context.Context, every time.Duration, onChange func(), onError func(error)) {
-	if every <= 0 {
-		every = time.Second
-	}
 	last, err := s.Generation(ctx)
 	if err != nil && onError != nil && ctx.Err() == nil {
 		onError(err)
 	}
+	s.WatchFrom(ctx, last, every, onChange, onError)
+}
+
+// WatchFrom is Watch counting changes from generation from, read by the
+// caller beforehand: a change made between that read and the first poll
+// is reported, which Watch, reading its own start, could miss.
+func (s *Store) WatchFrom(ctx context.Context, from int64, every time.Duration, onChange func(), onError func(error)) {
+	if every <= 0 {
+		every = time.Second
+	}
+	last := from
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -170,19 +170,18 @@ func TestApprovalFromAnotherProcess(t *testing.T) {
 	mustCheck(t, gw, "notes", "read", v1, New)
 	mustCheck(t, gw, "notes", "read", v2, Quarantined)
 
-	changed := make(chan struct{}, 10)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		gw.Watch(wctx, 5*time.Millisecond, func() { changed <- struct{}{} }, func(err error) { t.Error(err) })
-		close(done)
-	}()
-	defer func() { cancel(); <-done }()
-
 	before, err := gw.Generation(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	changed := make(chan struct{}, 10)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		gw.WatchFrom(wctx, before, 5*time.Millisecond, func() { changed <- struct{}{} }, func(err error) { t.Error(err) })
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
 	if _, err := cli.Approve(ctx, "notes", "read", "alice"); err != nil {
 		t.Fatal(err)
 	}
