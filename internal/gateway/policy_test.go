@@ -250,3 +250,53 @@ func isRPCError(err error, code int64) bool {
 	var e *jsonrpc.Error
 	return errors.As(err, &e) && e.Code == code
 }
+
+// TestPolicyServerRequests: a rule on sampling/createMessage keeps a
+// server's sampling requests from the client; the server gets the refusal.
+func TestPolicyServerRequests(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sampler := func(s *mcp.Server) {
+		mcp.AddTool(s, &mcp.Tool{Name: "summarize"}, func(ctx context.Context, req *mcp.CallToolRequest, _ map[string]any) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "summarize this"}}},
+				MaxTokens: 10,
+			})
+			text := "sampled"
+			if err != nil {
+				text = "sampling refused: " + err.Error()
+			} else if tc, ok := res.Content.(*mcp.TextContent); ok {
+				text = "sampled: " + tc.Text
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+		})
+	}
+	open, closed := startSDKServer(t, sampler, nil), startSDKServer(t, sampler, nil)
+	gw := startGateway(t, fmt.Sprintf(`
+listen: 127.0.0.1:0
+policy:
+  default: allow
+  rules:
+    - name: no-sampling-for-untrusted
+      deny: 'server == "untrusted"'
+      methods: [sampling/createMessage]
+      reason: "Sampling is not allowed for this server"
+servers:
+  trusted:
+    url: %s
+  untrusted:
+    url: %s
+`, open.URL, closed.URL), gateway.Options{})
+	probe := newClientProbe()
+	cs, _ := connectGo(t, ctx, gw.URL+"/mcp", probe)
+	if got := callText(t, ctx, cs, &mcp.CallToolParams{Name: "trusted__summarize", Arguments: map[string]any{}}); !strings.HasPrefix(got, "sampled: ") {
+		t.Fatalf("sampling for the allowed server: %q", got)
+	}
+	got := callText(t, ctx, cs, &mcp.CallToolParams{Name: "untrusted__summarize", Arguments: map[string]any{}})
+	if !strings.Contains(got, "sampling refused") || !strings.Contains(got, "Sampling is not allowed for this server") {
+		t.Fatalf("sampling for the denied server: %q, want the policy's refusal", got)
+	}
+	if n := len(probe.samplingPrompts()); n != 1 {
+		t.Errorf("the client answered %d sampling requests, want 1 (the denied one never reached it)", n)
+	}
+}
