@@ -93,20 +93,7 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 		t.local(w, r, msg)
 		return
 	}
-	if herr := s.validateArgs(t); herr != nil {
-		fail(herr)
-		return
-	}
-	if herr := s.auditGate(t); herr != nil {
-		fail(herr)
-		return
-	}
-	if herr := s.acquire(ctx, w, t); herr != nil {
-		fail(herr)
-		return
-	}
-	if herr := s.dampen(ctx, t); herr != nil {
-		t.release()
+	if herr := s.admit(ctx, w, t); herr != nil {
 		fail(herr)
 		return
 	}
@@ -118,6 +105,27 @@ func (s *clientSession) handleRequest(w http.ResponseWriter, r *http.Request, ms
 		return
 	}
 	s.forward(w, r, msg, t)
+}
+
+// admit runs the checks between the Limit stage and the upstream call, in
+// order: argument validation, the audit trail's gate for writes, the
+// concurrency caps (held until the call ends) and dampening. Whatever
+// refuses, nothing reaches the upstream and no slot stays taken.
+func (s *clientSession) admit(ctx context.Context, w http.ResponseWriter, t *target) *httpError {
+	if herr := s.validateArgs(t); herr != nil {
+		return herr
+	}
+	if herr := s.auditGate(t); herr != nil {
+		return herr
+	}
+	if herr := s.acquire(ctx, w, t); herr != nil {
+		return herr
+	}
+	if herr := s.dampen(ctx, t); herr != nil {
+		t.release()
+		return herr
+	}
+	return nil
 }
 
 // resolveTool finds the tool a tools/call names in its server's listing.
