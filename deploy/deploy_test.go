@@ -40,6 +40,7 @@ func registrySchema(t *testing.T) (schema, []string) {
 	m.RateLimited("l", "s")
 	m.ToolPinChanged("s", "quarantined")
 	m.AuditRecord("file", "error")
+	m.WatchAuditSinks(func() map[string]bool { return map[string]bool{"file": true} })
 	m.ConfigReloaded(false)
 	m.ConfigReloaded(true)
 

@@ -234,6 +234,16 @@ func (a *Auditor) Healthy() error {
 	return errors.Join(errs...)
 }
 
+// SinkHealth reports each configured sink by name (SinkFile, SinkStdout,
+// SinkPostgres) and whether it is healthy, as Healthy judges it.
+func (a *Auditor) SinkHealth() map[string]bool {
+	out := make(map[string]bool, len(a.sinks))
+	for _, s := range a.sinks {
+		out[s.name] = s.health() == nil
+	}
+	return out
+}
+
 // Close stores the records already submitted and closes every sink.
 // Write after Close returns ErrClosed.
 func (a *Auditor) Close(ctx context.Context) error {

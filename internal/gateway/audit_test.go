@@ -118,6 +118,10 @@ servers:
 		t.Errorf("verify: %+v, %v", rep, err)
 	}
 
+	if m := scrape(t, gw); !strings.Contains(m, `mcpgate_audit_sink_up{sink="file"} 1`) {
+		t.Errorf("the metrics do not show the file sink up:\n%s", grepLines(m, "audit"))
+	}
+
 	// The canary is nowhere.
 	raw, _ := os.ReadFile(auditPath)
 	metrics := scrape(t, gw)
@@ -168,6 +172,9 @@ servers:
 	if writes != 0 {
 		t.Errorf("the upstream ran the write %d times while the audit trail was down", writes)
 	}
+	if m := scrape(t, gw); !strings.Contains(m, `mcpgate_audit_sink_up{sink="postgres"} 0`) {
+		t.Errorf("the metrics do not show the PostgreSQL sink down:\n%s", grepLines(m, "audit"))
+	}
 }
 
 // headerTransport adds fixed headers to every request.
@@ -206,4 +213,15 @@ func httptestRequest(t *testing.T) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// grepLines returns the lines of text containing sub.
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -222,6 +222,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 		g.audit = a
+		g.metrics.WatchAuditSinks(a.SinkHealth)
 	}
 	g.handler = observe(g.logger, g.metrics, http.HandlerFunc(g.route))
 	g.wg.Add(1)
