@@ -178,3 +178,25 @@ func TestValidateLoadsCertificates(t *testing.T) {
 		t.Fatalf("missing certificate: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestExamplesValidate keeps the shipped examples true: each passes
+// `mcpgate validate` with its references set (and the audit directory,
+// which validate checks, pointed at a temporary one).
+func TestExamplesValidate(t *testing.T) {
+	t.Setenv("EVERYTHING_API_KEY", "example-key-0123456789")
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+	t.Setenv("MCPGATE_AUDIT_KEY", "0123456789abcdef0123456789abcdef")
+	t.Setenv("GITHUB_TOKEN", "ghp_example0123456789")
+	for _, name := range []string{"mcpgate.yaml", "policy.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.ReplaceAll(string(b), "/var/log/mcpgate/", t.TempDir()+"/")
+			if code, stdout, stderr := runCLI("validate", "-c", writeFile(t, text)); code != 0 {
+				t.Errorf("examples/%s: exit %d\n%s%s", name, code, stdout, stderr)
+			}
+		})
+	}
+}
