@@ -30,7 +30,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	// are loaded as serve would load them.
 	g, err := gateway.New(cfg, gateway.Options{Version: buildVersion(), CheckOnly: true})
 	if err != nil {
-		fmt.Fprintf(stderr, "config %s: %v\n", path, err)
+		fmt.Fprintln(stderr, config.FileError(path, err))
 		return 1
 	}
 	g.Close()
@@ -45,7 +45,7 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, err
 	}
 	if err := cfg.ResolveSecrets(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, config.FileError(path, err)
 	}
 	return cfg, nil
 }

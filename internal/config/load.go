@@ -18,13 +18,19 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	c, err := Parse(data)
-	if ps, ok := errors.AsType[Problems](err); ok && len(ps) > 1 {
-		return nil, fmt.Errorf("config %s: %d problems:\n%w", path, len(ps), err)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, FileError(path, err)
 	}
 	return c, nil
+}
+
+// FileError names the config file in err, and counts the problems when
+// err holds several, one per line, as every command reports them.
+func FileError(path string, err error) error {
+	if ps, ok := errors.AsType[Problems](err); ok && len(ps) > 1 {
+		return fmt.Errorf("config %s: %d problems:\n%w", path, len(ps), err)
+	}
+	return fmt.Errorf("config %s: %w", path, err)
 }
 
 // Parse decodes a YAML configuration onto [Default] and validates it. An
