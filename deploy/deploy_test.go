@@ -41,6 +41,7 @@ func registrySchema(t *testing.T) (schema, []string) {
 	m.ToolPinChanged("s", "quarantined")
 	m.AuditRecord("file", "error")
 	m.WatchAuditSinks(func() map[string]bool { return map[string]bool{"file": true} })
+	m.WatchQuarantined(func() map[string]int { return map[string]int{"s": 0} })
 	m.ConfigReloaded(false)
 	m.ConfigReloaded(true)
 

@@ -236,6 +236,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		g.wg.Add(1)
 		go g.watchPins(from)
+		g.metrics.WatchQuarantined(g.quarantinedByServer)
 	}
 	return g, nil
 }

@@ -92,3 +92,28 @@ func (g *Gateway) watchPins(from int64) {
 		g.logger.Warn("tool pin store unreadable", "error", err)
 	})
 }
+
+// quarantinedByServer counts the tools waiting for approval in the store,
+// for configured servers, at each metrics scrape. A server with none is
+// reported as 0, so an alert sees the value fall when a tool is approved.
+func (g *Gateway) quarantinedByServer() map[string]int {
+	out := make(map[string]int, len(g.names))
+	for _, name := range g.names {
+		if g.servers[name].cfg.Pin != config.PinOff {
+			out[name] = 0
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pins, err := g.store.List(ctx)
+	if err != nil {
+		g.logger.Warn("tool pin store unreadable", "error", err)
+		return out
+	}
+	for _, p := range pins {
+		if _, ok := out[p.Server]; ok && p.PendingHash != "" {
+			out[p.Server]++
+		}
+	}
+	return out
+}

@@ -83,6 +83,9 @@ func TestToolPinRugPull(t *testing.T) {
 	if n := countSeries(t, gw, "mcpgate_tool_pin_changes_total", map[string]string{"server": "dict", "state": "quarantined"}); n != 1 {
 		t.Errorf("mcpgate_tool_pin_changes_total{dict,quarantined} = %v, want 1", n)
 	}
+	if n := countSeries(t, gw, "mcpgate_tools_quarantined", map[string]string{"server": "dict"}); n != 1 {
+		t.Errorf("mcpgate_tools_quarantined{dict} = %v, want 1", n)
+	}
 
 	// Approval from another store handle, as the CLI does.
 	probe.drainToolsChanged()
@@ -104,6 +107,9 @@ func TestToolPinRugPull(t *testing.T) {
 	}
 	if got := callText(t, ctx, cs, &mcp.CallToolParams{Name: "dict__lookup", Arguments: map[string]any{}}); got != "lookup ran" {
 		t.Errorf("lookup after approval returned %q", got)
+	}
+	if n := countSeries(t, gw, "mcpgate_tools_quarantined", map[string]string{"server": "dict"}); n != 0 {
+		t.Errorf("mcpgate_tools_quarantined{dict} = %v after approval, want 0", n)
 	}
 }
 

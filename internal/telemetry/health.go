@@ -35,3 +35,31 @@ func (m *Metrics) WatchAuditSinks(health func() map[string]bool) {
 		health: health,
 	})
 }
+
+// quarantined reports, at each scrape, how many tools of each server wait
+// for approval: unlike the change counter it stays up until the change is
+// approved, and does not start again at a restart.
+type quarantined struct {
+	desc  *prometheus.Desc
+	count func() map[string]int
+}
+
+func (c quarantined) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c quarantined) Collect(ch chan<- prometheus.Metric) {
+	for server, n := range c.count() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), server)
+	}
+}
+
+// WatchQuarantined serves mcpgate_tools_quarantined{server}, read from
+// count at each scrape. Call it once, when tools are pinned.
+func (m *Metrics) WatchQuarantined(count func() map[string]int) {
+	if m == nil || count == nil {
+		return
+	}
+	m.reg.MustRegister(quarantined{
+		desc:  prometheus.NewDesc(namespace+"_tools_quarantined", "Tools whose changed definition waits for approval, by server.", []string{"server"}, nil),
+		count: count,
+	})
+}
