@@ -96,7 +96,7 @@ type server struct {
 }
 
 // New builds a gateway. cfg must be validated and its secrets resolved.
-func New(cfg *config.Config, opts Options) (*Gateway, error) {
+func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -158,6 +158,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		limiter:     lim,
 		coalescer:   limit.NewCoalescer[sharedResult](),
 	}
+	// A gateway that fails to build releases what it had opened.
+	defer func() {
+		if err != nil {
+			g.release()
+		}
+	}()
 	if v := cfg.Limits.ValidateArguments; v == nil || *v {
 		g.schemas = argcheck.NewCache(0, opts.Logger)
 	}
@@ -184,12 +190,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	for name, sc := range cfg.Servers {
 		hook, err := g.identityHook(name, sc)
 		if err != nil {
-			g.closeDialers()
 			return nil, fmt.Errorf("server %s: %w", name, err)
 		}
 		d, err := newDialer(name, sc, opts.Logger, g.traceHook(hook))
 		if err != nil {
-			g.closeDialers()
 			return nil, fmt.Errorf("server %s: %w", name, err)
 		}
 		srv := &server{name: name, cfg: sc, dialer: d}
@@ -205,20 +209,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.metrics.SetUpstreamUp(name, g.servers[name].dialer.Health().Up)
 	}
 	if err := g.openStore(); err != nil {
-		g.closeDialers()
 		return nil, err
 	}
 	if f := cfg.Audit.File; f != nil && opts.CheckOnly {
 		if _, err := os.Stat(filepath.Dir(f.Path)); err != nil {
-			g.closeDialers()
 			return nil, fmt.Errorf("audit.file.path: directory of %s: %w", f.Path, err)
 		}
 	}
 	if cfg.Audit.Enabled() && !opts.CheckOnly {
 		a, err := audit.New(cfg.Audit, audit.Options{Logger: opts.Logger, Metrics: g.metrics.AuditRecord})
 		if err != nil {
-			g.closeDialers()
-			g.closeStore()
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 		g.audit = a
@@ -396,6 +396,16 @@ func (g *Gateway) Close() {
 			g.logger.Error("closing the audit trail", "error", err)
 		}
 		cancel()
+	}
+}
+
+// release closes what New opened, for a gateway that failed to build.
+func (g *Gateway) release() {
+	g.closeDialers()
+	g.closeStore()
+	g.limiter.Close()
+	if g.tracing != nil {
+		g.tracing.Shutdown(context.Background())
 	}
 }
 

@@ -46,18 +46,13 @@ func callTool(t *target) string {
 	return ""
 }
 
-// clientName returns the client's self-declared name from its initialize
-// params, cut to maxClientName bytes.
-func clientName(initParams []byte) string {
-	name, _ := mcpwire.StringValue(field(field(initParams, "clientInfo"), "name"))
-	if len(name) > maxClientName {
-		name = strings.ToValidUTF8(name[:maxClientName], "")
-	}
-	return name
-}
+// clientName and clientVersion return what the client declared in its
+// initialize params, cut to maxClientName bytes.
+func clientName(initParams []byte) string    { return clientInfo(initParams, "name") }
+func clientVersion(initParams []byte) string { return clientInfo(initParams, "version") }
 
-func clientVersion(initParams []byte) string {
-	v, _ := mcpwire.StringValue(field(field(initParams, "clientInfo"), "version"))
+func clientInfo(initParams []byte, key string) string {
+	v, _ := mcpwire.StringValue(field(field(initParams, "clientInfo"), key))
 	if len(v) > maxClientName {
 		v = strings.ToValidUTF8(v[:maxClientName], "")
 	}
